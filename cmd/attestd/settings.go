@@ -1,0 +1,170 @@
+package main
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/tat-worker/attest/worker"
+)
+
+// settings are everything attestd reads from its environment, once.
+type settings struct {
+	Worker worker.Config
+
+	NATSURL       string // TAT_NATS_URL: empty runs the embedded NATS server
+	MongoURI      string // TAT_MONGODB_URI: empty runs the embedded FerretDB
+	MongoDatabase string // TAT_MONGODB_DATABASE
+	DataDir       string // TAT_DATA_DIR
+	EmbeddedNATS  string // TAT_EMBEDDED_NATS_ADDR
+	EmbeddedMongo string // TAT_EMBEDDED_MONGODB_ADDR
+	MasterKey     []byte // TAT_MASTER_KEY (base64 of 32 bytes), or a file in the data dir
+	LogLevel      string // TAT_LOG_LEVEL
+	LogFormat     string // TAT_LOG_FORMAT: json or console
+}
+
+// loadSettings reads TAT_* variables through getenv and reports every
+// problem at once.
+func loadSettings(getenv func(string) string) (settings, error) {
+	s := settings{
+		Worker:        worker.Defaults(),
+		MongoDatabase: "tat",
+		DataDir:       "./var",
+		EmbeddedNATS:  "127.0.0.1:4222",
+		EmbeddedMongo: "127.0.0.1:27018",
+		LogLevel:      "info",
+		LogFormat:     "json",
+	}
+	var errs []error
+	str := func(name string, dst *string) {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	dur := func(name string, dst *time.Duration) {
+		if v := getenv(name); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q is not a duration like 30s or 15m", name, v))
+				return
+			}
+			*dst = d
+		}
+	}
+	num := func(name string, dst *int) {
+		if v := getenv(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q is not a whole number", name, v))
+				return
+			}
+			*dst = n
+		}
+	}
+	num64 := func(name string, dst *int64) {
+		n := int(*dst)
+		num(name, &n)
+		*dst = int64(n)
+	}
+	boolean := func(name string, dst *bool) {
+		if v := getenv(name); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q is not true or false", name, v))
+				return
+			}
+			*dst = b
+		}
+	}
+	w := &s.Worker
+	str("TAT_SUBJECT_PREFIX", &w.SubjectPrefix)
+	str("TAT_HTTP_ADDR", &w.HTTPAddr)
+	dur("TAT_CLOCK_SKEW", &w.ClockSkew)
+	num("TAT_MAX_TOKEN_BYTES", &w.MaxTokenBytes)
+	num("TAT_WORKER_CONCURRENCY", &w.Concurrency)
+	num("TAT_MAX_DELIVER", &w.MaxDeliver)
+	dur("TAT_ACK_WAIT", &w.AckWait)
+	dur("TAT_RETRY_BASE", &w.RetryBase)
+	dur("TAT_RETRY_MAX", &w.RetryMax)
+	dur("TAT_SHUTDOWN_TIMEOUT", &w.DrainTimeout)
+	num("TAT_STREAM_REPLICAS", &w.Replicas)
+	dur("TAT_ATTEST_MAX_AGE", &w.AttestMaxAge)
+	dur("TAT_ADMIN_MAX_AGE", &w.AdminMaxAge)
+	dur("TAT_EVENTS_MAX_AGE", &w.EventsMaxAge)
+	num64("TAT_EVENTS_MAX_BYTES", &w.EventsMaxSize)
+	num64("TAT_STREAM_MAX_BYTES", &w.StreamMaxSize)
+	dur("TAT_DEDUP_WINDOW", &w.DedupWindow)
+	dur("TAT_OUTCOME_RETENTION", &w.OutcomeRetention)
+	dur("TAT_SWEEP_INTERVAL", &w.SweepInterval)
+	boolean("TAT_JWKS_ALLOW_LOCAL", &w.JWKSAllowLocal)
+	dur("TAT_JWKS_REFRESH", &w.JWKSRefresh)
+	dur("TAT_JWKS_MIN_INTERVAL", &w.JWKSMinInterval)
+	num64("TAT_JWKS_MAX_BYTES", &w.JWKSMaxBytes)
+	dur("TAT_JWKS_TIMEOUT", &w.JWKSTimeout)
+	dur("TAT_JWKS_WAIT", &w.JWKSWait)
+	str("TAT_SESSION_JWT_ISSUER", &w.SessionIssuer)
+	str("TAT_SESSION_JWT_AUDIENCE", &w.SessionAudience)
+
+	str("TAT_NATS_URL", &s.NATSURL)
+	str("TAT_MONGODB_URI", &s.MongoURI)
+	str("TAT_MONGODB_DATABASE", &s.MongoDatabase)
+	str("TAT_DATA_DIR", &s.DataDir)
+	str("TAT_EMBEDDED_NATS_ADDR", &s.EmbeddedNATS)
+	str("TAT_EMBEDDED_MONGODB_ADDR", &s.EmbeddedMongo)
+	str("TAT_LOG_LEVEL", &s.LogLevel)
+	str("TAT_LOG_FORMAT", &s.LogFormat)
+	if v := getenv("TAT_MASTER_KEY"); v != "" {
+		k, err := base64.StdEncoding.DecodeString(v)
+		if err != nil || len(k) != 32 {
+			errs = append(errs, errors.New("TAT_MASTER_KEY: must be 32 random bytes in base64 (openssl rand -base64 32)"))
+		}
+		s.MasterKey = k
+	}
+	if s.LogFormat != "json" && s.LogFormat != "console" {
+		errs = append(errs, fmt.Errorf("TAT_LOG_FORMAT: %q is not json or console", s.LogFormat))
+	}
+	if err := w.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return s, errors.Join(errs...)
+}
+
+// masterKey returns TAT_MASTER_KEY, or the key in <data dir>/master.key,
+// made on first start (mode 0600). A fleet must share TAT_MASTER_KEY.
+func (s settings) masterKey() ([]byte, error) {
+	if s.MasterKey != nil {
+		return s.MasterKey, nil
+	}
+	path := filepath.Join(s.DataDir, "master.key")
+	if b, err := os.ReadFile(path); err == nil {
+		k, err := base64.StdEncoding.DecodeString(string(trimSpace(b)))
+		if err != nil || len(k) != 32 {
+			return nil, fmt.Errorf("%s is not 32 bytes of base64", path)
+		}
+		return k, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	k := make([]byte, 32)
+	if _, err := randRead(k); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(k)+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r' || b[len(b)-1] == ' ') {
+		b = b[:len(b)-1]
+	}
+	return b
+}

@@ -1,0 +1,54 @@
+package domain
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// MaxPayloadBytes is the largest command payload the worker decodes.
+const MaxPayloadBytes = 64 << 10
+
+// DecodeStrict decodes one JSON object into v: an unknown field, a wrong
+// type, trailing data, a payload that is not an object or one over 64 KiB
+// is refused with invalid_request. The message never echoes payload values.
+func DecodeStrict(data []byte, v any) error {
+	if len(data) > MaxPayloadBytes {
+		return ErrInvalidRequest.With("payload is %d bytes, over the 64 KiB limit", len(data))
+	}
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return ErrInvalidRequest.With("payload must be a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return ErrInvalidRequest.Wrap(err, "payload is not valid: %s", describeJSONError(err))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return ErrInvalidRequest.With("payload has trailing data after the JSON object")
+	}
+	return nil
+}
+
+// describeJSONError names the field at fault without quoting values, which
+// may be secrets.
+func describeJSONError(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		return fmt.Sprintf("field %q must be %s", typeErr.Field, typeErr.Type.Kind())
+	case errors.As(err, &syntaxErr):
+		return fmt.Sprintf("malformed JSON at byte %d", syntaxErr.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "truncated JSON"
+	}
+	msg := err.Error()
+	if bytes.HasPrefix([]byte(msg), []byte("json: unknown field")) {
+		return msg[len("json: "):]
+	}
+	return "malformed JSON"
+}

@@ -1,0 +1,168 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/tat-worker/attest/domain"
+)
+
+// admin is what profile and user changes share: they run one at a time
+// (the admin consumer allows one message in flight for the whole fleet),
+// may read the store, and catch the view up before deciding.
+type admin struct {
+	View    *View
+	Barrier Barrier
+	Done    *Completer
+	Now     func() time.Time
+}
+
+// begin decodes a command and finds an earlier outcome of it. It returns
+// the command id, a decoding error (a refusal) and, when the command was
+// seen before, its stored outcome.
+func (h *admin) begin(ctx context.Context, kind string, in Input, cmd any, payloadID func() string) (string, error, *Outcome, error) {
+	derr := domain.DecodeStrict(in.Data, cmd)
+	pid := payloadID()
+	id := commandID(pid, in)
+	if derr == nil && pid != "" && pid != id {
+		derr = domain.ErrInvalidRequest.With("change_id must be 1 to 128 characters of A-Za-z0-9._:-")
+	}
+	o, ok, err := h.Done.Outcomes.Get(ctx, kind+":"+id)
+	if err != nil {
+		return id, derr, nil, fmt.Errorf("look up outcome: %w", err)
+	}
+	if ok {
+		return id, derr, &o, nil
+	}
+	if err := h.Barrier.CatchUp(ctx); err != nil {
+		return id, derr, nil, err
+	}
+	return id, derr, nil, nil
+}
+
+// finish records the outcome of a command whose reply is data with a
+// status code, and publishes its event.
+func (h *admin) finish(ctx context.Context, kind, id string, status int, typ, subject string, data any) (Output, error) {
+	now := h.Now()
+	ev, err := domain.NewEvent(domain.EventID(kind, id), typ, subject, now, data)
+	if err != nil {
+		return Output{}, err
+	}
+	o := Outcome{Key: kind + ":" + id, StatusCode: status, Reply: ev.Data, Event: ev, CreatedAt: now}
+	stored, err := h.Done.Complete(ctx, o)
+	if err != nil {
+		return Output{}, err
+	}
+	return Output{Reply: stored.Reply, Outcome: stored}, nil
+}
+
+func (h *admin) resume(ctx context.Context, o Outcome) (Output, error) {
+	o, err := h.Done.Resume(ctx, o)
+	if err != nil {
+		return Output{}, err
+	}
+	return Output{Reply: o.Reply, Outcome: o}, nil
+}
+
+// ProfileChange applies tat.profiles.commands.
+type ProfileChange struct {
+	admin
+	Store ProfileStore
+	Keys  KeySource
+	Rules domain.ProfileRules
+}
+
+// NewProfileChange wires a ProfileChange.
+func NewProfileChange(v *View, b Barrier, done *Completer, now func() time.Time, store ProfileStore, keys KeySource, rules domain.ProfileRules) *ProfileChange {
+	return &ProfileChange{admin: admin{View: v, Barrier: b, Done: done, Now: now}, Store: store, Keys: keys, Rules: rules}
+}
+
+// Handle applies one profile command to its one outcome; an error is
+// transient.
+func (h *ProfileChange) Handle(ctx context.Context, in Input) (Output, error) {
+	var cmd domain.ProfileCommand
+	id, derr, seen, err := h.begin(ctx, "profile", in, &cmd, func() string { return cmd.ChangeID })
+	switch {
+	case err != nil:
+		return Output{}, err
+	case seen != nil:
+		return h.resume(ctx, *seen)
+	case derr == nil:
+		derr = cmd.Validate()
+	}
+	if derr != nil {
+		return h.reject(ctx, id, cmd, derr)
+	}
+	out, err := h.apply(ctx, id, cmd)
+	if err != nil && Permanent(err) {
+		return h.reject(ctx, id, cmd, err)
+	}
+	return out, err
+}
+
+func (h *ProfileChange) apply(ctx context.Context, id string, cmd domain.ProfileCommand) (Output, error) {
+	now := h.Now().UTC().Truncate(time.Second)
+	if cmd.Op == domain.OpDelete {
+		cur, ok := h.View.Profile(cmd.ProfileID)
+		if !ok {
+			return Output{}, domain.ErrProfileNotFound.With("no trusted token profile %q", cmd.ProfileID)
+		}
+		if err := domain.CheckVersion(cmd.ExpectedVersion, cur.Version); err != nil {
+			return Output{}, err
+		}
+		cur.Version, cur.UpdatedAt = cur.Version+1, now
+		if err := h.Store.PutProfile(ctx, cur, true); err != nil {
+			return Output{}, fmt.Errorf("store profile: %w", err)
+		}
+		return h.finish(ctx, "profile", id, 200, domain.EventProfileDeleted, cur.ProfileID, ProfileEventData{ChangeID: id, Profile: &cur, StatusCode: 200})
+	}
+	spec := *cmd.Profile
+	if spec.ProfileID == "" {
+		spec.ProfileID = domain.ProfileIDPrefix + domain.DerivedUUID("profile", id)
+	}
+	version, created, live := h.View.ProfileVersion(spec.ProfileID)
+	stored := int64(0)
+	if live {
+		stored = version
+	} else {
+		created = now
+	}
+	if err := domain.CheckVersion(cmd.ExpectedVersion, stored); err != nil {
+		return Output{}, err
+	}
+	p, err := domain.NewProfile(spec, h.Rules, version+1, created, now)
+	if err != nil {
+		return Output{}, err
+	}
+	if err := h.Store.PutProfile(ctx, p, false); err != nil {
+		return Output{}, fmt.Errorf("store profile: %w", err)
+	}
+	if p.UsesJWKS() && h.Keys != nil {
+		// A failed first fetch does not refuse the profile: the schedule
+		// and the first token retry, and the failure is an event.
+		_ = h.Keys.Ensure(ctx, p.JWKSURL)
+	}
+	typ := domain.EventProfileCreated
+	if live {
+		typ = domain.EventProfileUpdated
+	}
+	return h.finish(ctx, "profile", id, 200, typ, p.ProfileID, ProfileEventData{ChangeID: id, Profile: &p, StatusCode: 200})
+}
+
+func (h *ProfileChange) reject(ctx context.Context, id string, cmd domain.ProfileCommand, cause error) (Output, error) {
+	e := domain.AsError(cause)
+	pid := cmd.ProfileID
+	if cmd.Profile != nil && pid == "" {
+		pid = cmd.Profile.ProfileID
+	}
+	if !domain.ValidCommandID(pid) {
+		pid = ""
+	}
+	subject := pid
+	if subject == "" {
+		subject = id
+	}
+	return h.finish(ctx, "profile", id, e.Status, domain.EventProfileRejected, subject,
+		ProfileEventData{ChangeID: id, ProfileID: pid, StatusCode: e.Status, ErrorType: e.Code, ErrorMessage: e.Message})
+}

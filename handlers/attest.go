@@ -1,0 +1,444 @@
+package handlers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tat-worker/attest/domain"
+)
+
+// AttestReply is the reply to an attest request (contract section 5). The
+// stored copy has SessionToken and SessionJWT empty: they are derived again
+// (token) or minted afresh (JWT) whenever the reply is sent.
+type AttestReply struct {
+	StatusCode   int             `json:"status_code"`
+	RequestID    string          `json:"request_id"`
+	UserID       string          `json:"user_id,omitempty"`
+	User         *domain.User    `json:"user,omitempty"`
+	Session      *domain.Session `json:"session,omitempty"`
+	SessionToken string          `json:"session_token,omitempty"`
+	SessionJWT   string          `json:"session_jwt,omitempty"`
+	ErrorType    string          `json:"error_type,omitempty"`
+	ErrorMessage string          `json:"error_message,omitempty"`
+}
+
+// Attest exchanges a trusted token for a session (or a verified user). It
+// reads profiles, users, sessions and keys from memory only; its writes are
+// inserts under unique keys (replay claim, session revision, outcome).
+type Attest struct {
+	View          *View
+	Barrier       Barrier
+	Keys          KeySource
+	Replays       ReplayStore
+	Sessions      SessionStore
+	Users         UserStore
+	Pub           Publisher
+	Done          *Completer
+	Issuer        *domain.Issuer
+	Now           func() time.Time
+	Skew          time.Duration
+	MaxTokenBytes int
+}
+
+// attestation is what a successful attest produced.
+type attestation struct {
+	profile domain.Profile
+	token   *domain.VerifiedToken
+	user    domain.User
+	session *domain.SessionState
+	created bool
+}
+
+// Handle runs one attest request to its one outcome. A returned error is
+// transient: the worker retries the message; every other result, including
+// every refusal, comes back as an Output whose event has been published.
+func (a *Attest) Handle(ctx context.Context, in Input) (Output, error) {
+	var req domain.AttestRequest
+	derr := domain.DecodeStrict(in.Data, &req)
+	id := commandID(req.RequestID, in)
+	if derr == nil && req.RequestID != "" && req.RequestID != id {
+		derr = domain.ErrInvalidRequest.With("request_id must be 1 to 128 characters of A-Za-z0-9._:-")
+	}
+	key := "attest:" + id
+	if in.Redelivered {
+		if o, ok, err := a.Done.Outcomes.Get(ctx, key); err != nil {
+			return Output{}, fmt.Errorf("look up outcome %s: %w", key, err)
+		} else if ok {
+			return a.send(ctx, o, true)
+		}
+	}
+	if derr != nil {
+		return a.fail(ctx, id, req, derr)
+	}
+	now := a.Now().UTC()
+	res, stored, err := a.attest(ctx, id, req, now)
+	switch {
+	case stored != nil:
+		return a.send(ctx, *stored, true)
+	case err != nil && Permanent(err):
+		return a.fail(ctx, id, req, err)
+	case err != nil:
+		return Output{}, err
+	}
+	return a.succeed(ctx, id, req, res, now)
+}
+
+// Abandon ends a request that exhausted its deliveries: its one outcome is
+// attest.failed with internal_server_error, unless it already has one.
+func (a *Attest) Abandon(ctx context.Context, in Input, cause error) (Output, error) {
+	var req domain.AttestRequest
+	_ = domain.DecodeStrict(in.Data, &req)
+	id := commandID(req.RequestID, in)
+	if o, ok, err := a.Done.Outcomes.Get(ctx, "attest:"+id); err != nil {
+		return Output{}, err
+	} else if ok {
+		return a.send(ctx, o, true)
+	}
+	return a.fail(ctx, id, req, domain.ErrInternal.Wrap(cause, "the request could not be completed"))
+}
+
+func (a *Attest) attest(ctx context.Context, id string, req domain.AttestRequest, now time.Time) (*attestation, *Outcome, error) {
+	claims, err := req.Validate()
+	if err != nil {
+		return nil, nil, err
+	}
+	profile, ok := a.View.Profile(req.ProfileID)
+	if !ok {
+		return nil, nil, domain.ErrProfileNotFound.With("no trusted token profile %q", req.ProfileID)
+	}
+	vt, err := a.verify(ctx, profile, req.Token.Reveal(), now)
+	if err != nil {
+		return nil, nil, err
+	}
+	minutes := 0
+	if req.SessionDurationMinutes != nil {
+		minutes = *req.SessionDurationMinutes
+	}
+	var existing *domain.SessionState
+	if !req.SessionToken.Empty() || !req.SessionJWT.Empty() {
+		st, err := a.findSession(ctx, req, now)
+		if err != nil {
+			return nil, nil, err
+		}
+		existing = &st
+	}
+	user, err := a.findUser(ctx, profile, vt, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	if existing != nil && existing.Session.UserID != user.UserID {
+		return nil, nil, domain.ErrUserIDMismatch.With("the session belongs to another user than the token's")
+	}
+	// The replay claim is the commit point for the token: every refusal
+	// that does not depend on it has been made above.
+	holder, inserted, err := a.Replays.Claim(ctx, profile.ProfileID, vt.TokenID, id, vt.ExpiresAt.Add(a.Skew), now)
+	if err != nil {
+		return nil, nil, fmt.Errorf("claim token id: %w", err)
+	}
+	if !inserted {
+		// Only a conflict reaches the store here: a repeated request
+		// answers with its first outcome, another request is a replay.
+		o, ok, err := a.Done.Outcomes.Get(ctx, "attest:"+id)
+		switch {
+		case err != nil:
+			return nil, nil, fmt.Errorf("look up outcome: %w", err)
+		case ok:
+			return nil, &o, nil
+		case holder != id:
+			return nil, nil, domain.ErrTokenReplayed.With("token id already used for this profile")
+		}
+	}
+	res := &attestation{profile: profile, token: vt, user: user}
+	ev := domain.FactorEvidence{ProfileID: profile.ProfileID, TokenID: vt.TokenID}
+	if profile.AttributeMapping.RoleIDs != "" && vt.RoleIDs != nil {
+		ev.Roles = vt.RoleIDs
+	}
+	switch {
+	case existing != nil:
+		st, err := a.attach(ctx, id, req, *existing, ev, claims, now, minutes)
+		if err != nil {
+			return nil, nil, err
+		}
+		res.session = &st
+	case minutes > 0:
+		st, err := a.start(ctx, id, user, ev, claims, now, minutes)
+		if err != nil {
+			return nil, nil, err
+		}
+		res.session, res.created = &st, true
+	}
+	return res, nil, nil
+}
+
+// verify runs the checklist; an unknown kid on a JWKS profile, after the
+// cheap unverified issuer check, may cause one rate-limited refetch.
+func (a *Attest) verify(ctx context.Context, p domain.Profile, raw string, now time.Time) (*domain.VerifiedToken, error) {
+	policy := p.Policy(a.Skew, a.MaxTokenBytes)
+	keys := p.StaticKeys()
+	if p.UsesJWKS() {
+		pt, err := domain.PrecheckToken(raw, a.MaxTokenBytes)
+		if err != nil {
+			return nil, err
+		}
+		if pt.UnverifiedIssuer() != p.Issuer {
+			return nil, domain.ErrInvalidIssuer.With("the token's issuer does not match the profile")
+		}
+		if keys, err = a.Keys.Keys(ctx, p.JWKSURL); err != nil {
+			return nil, err
+		}
+	}
+	vt, err := domain.VerifyToken(raw, policy, keys, now)
+	if p.UsesJWKS() && errors.Is(err, domain.ErrUnknownKID) {
+		if keys, rerr := a.Keys.RefreshUnknownKID(ctx, p.JWKSURL); rerr == nil {
+			vt, err = domain.VerifyToken(raw, policy, keys, now)
+		}
+	}
+	return vt, err
+}
+
+func (a *Attest) findSession(ctx context.Context, req domain.AttestRequest, now time.Time) (domain.SessionState, error) {
+	lookup := func() (domain.SessionState, bool, error) {
+		if !req.SessionToken.Empty() {
+			st, ok := a.View.SessionByToken(req.SessionToken.Reveal())
+			return st, ok, nil
+		}
+		c, err := a.Issuer.ParseJWT(req.SessionJWT.Reveal())
+		if err != nil {
+			return domain.SessionState{}, false, err
+		}
+		st, ok := a.View.Session(c.SessionID)
+		return st, ok, nil
+	}
+	st, ok, err := lookup()
+	if err != nil {
+		return st, err
+	}
+	if !ok {
+		// Made a moment ago by another worker? Catch up once.
+		if err := a.Barrier.CatchUp(ctx); err != nil {
+			return st, err
+		}
+		if st, ok, err = lookup(); err != nil {
+			return st, err
+		}
+	}
+	if !ok || !st.Active(now) {
+		return st, domain.ErrSessionNotFound.With("no active session matches")
+	}
+	return st, nil
+}
+
+func (a *Attest) findUser(ctx context.Context, p domain.Profile, vt *domain.VerifiedToken, now time.Time) (domain.User, error) {
+	email, err := domain.NormalizeEmail(vt.Email)
+	if err != nil {
+		return domain.User{}, domain.ErrInvalidClaims.With("the token's email is not a valid address")
+	}
+	u, ok := a.View.UserByEmail(email)
+	if !ok {
+		if err := a.Barrier.CatchUp(ctx); err != nil {
+			return domain.User{}, err
+		}
+		u, ok = a.View.UserByEmail(email)
+	}
+	if !ok {
+		if !p.CanJITProvision {
+			return domain.User{}, domain.ErrUserNotFound.With("no user has the token's email")
+		}
+		if u, err = a.provision(ctx, email, vt, now); err != nil {
+			return domain.User{}, err
+		}
+	}
+	if !u.Active() {
+		return domain.User{}, domain.ErrUserNotFound.With("the user is not active")
+	}
+	return u, nil
+}
+
+// provision creates the user for a JIT profile. The user id is fixed by
+// the address, so workers racing on one address make one user: the email
+// claim insert decides, and the loser uses the winner's record.
+func (a *Attest) provision(ctx context.Context, email string, vt *domain.VerifiedToken, now time.Time) (domain.User, error) {
+	u, err := domain.NewJITUser(vt.Email, vt.ExternalUserID, now)
+	if err != nil {
+		return domain.User{}, err
+	}
+	owner, _, err := a.Users.ClaimEmail(ctx, email, u.UserID)
+	if err != nil {
+		return domain.User{}, fmt.Errorf("claim email: %w", err)
+	}
+	if owner != u.UserID {
+		// Another user holds the address; the view has not seen it yet.
+		if err := a.Barrier.CatchUp(ctx); err != nil {
+			return domain.User{}, err
+		}
+		if got, ok := a.View.UserByEmail(email); ok {
+			return got, nil
+		}
+		return domain.User{}, fmt.Errorf("email held by user %s not yet visible", owner)
+	}
+	if got, ok := a.View.User(u.UserID); ok {
+		return got, nil
+	}
+	if err := a.Users.InsertUser(ctx, u); err != nil {
+		return domain.User{}, fmt.Errorf("insert user: %w", err)
+	}
+	e, err := domain.NewEvent(domain.EventID("jit-user", u.UserID), domain.EventUserCreated, u.UserID, now, UserEventData{User: &u})
+	if err != nil {
+		return domain.User{}, err
+	}
+	if err := a.Pub.PublishEvent(ctx, e); err != nil {
+		return domain.User{}, fmt.Errorf("publish user.created: %w", err)
+	}
+	a.View.PutUser(u, false)
+	return u, nil
+}
+
+func (a *Attest) start(ctx context.Context, id string, user domain.User, ev domain.FactorEvidence, claims map[string]any, now time.Time, minutes int) (domain.SessionState, error) {
+	sid := domain.SessionIDPrefix + domain.DerivedUUID("session", id)
+	s := domain.NewSession(sid, user.UserID, ev, claims, now, minutes)
+	if err := domain.CheckClaimsSize(s.CustomClaims); err != nil {
+		return domain.SessionState{}, err
+	}
+	st := domain.SessionState{Session: s, Revision: 1}
+	stored, by, err := a.Sessions.InsertRevision(ctx, st, id)
+	switch {
+	case errors.Is(err, ErrConflict) && by == id:
+		st = stored // an earlier attempt of this request made it
+	case err != nil:
+		return domain.SessionState{}, fmt.Errorf("insert session: %w", err)
+	}
+	a.View.PutSession(st)
+	return st, nil
+}
+
+// attach adds the factor to an existing session. Concurrent changes to one
+// session meet on the unique (session, revision) key; the loser catches up
+// and tries again on the newer revision.
+func (a *Attest) attach(ctx context.Context, id string, req domain.AttestRequest, cur domain.SessionState, ev domain.FactorEvidence, claims map[string]any, now time.Time, minutes int) (domain.SessionState, error) {
+	for range 5 {
+		next := domain.AttachFactor(cur.Session, ev, claims, now, minutes)
+		if err := domain.CheckClaimsSize(next.CustomClaims); err != nil {
+			return domain.SessionState{}, err
+		}
+		st := domain.SessionState{Session: next, Revision: cur.Revision + 1}
+		stored, by, err := a.Sessions.InsertRevision(ctx, st, id)
+		switch {
+		case err == nil:
+			a.View.PutSession(st)
+			return st, nil
+		case !errors.Is(err, ErrConflict):
+			return domain.SessionState{}, fmt.Errorf("insert session revision: %w", err)
+		case by == id:
+			a.View.PutSession(stored)
+			return stored, nil
+		}
+		a.View.PutSession(stored)
+		if err := a.Barrier.CatchUp(ctx); err != nil {
+			return domain.SessionState{}, err
+		}
+		latest, ok := a.View.Session(cur.Session.SessionID)
+		if !ok || !latest.Active(now) {
+			return domain.SessionState{}, domain.ErrSessionNotFound.With("the session ended")
+		}
+		cur = latest
+		if cur.Revision < stored.Revision {
+			cur = stored
+		}
+	}
+	return domain.SessionState{}, errors.New("session changed too often concurrently; retrying")
+}
+
+func (a *Attest) succeed(ctx context.Context, id string, req domain.AttestRequest, res *attestation, now time.Time) (Output, error) {
+	data := AttestEventData{
+		RequestID: id, ProfileID: res.profile.ProfileID, UserID: res.user.UserID,
+		TokenID: res.token.TokenID, TokenSHA256: tokenSHA256(req.Token.Reveal()),
+	}
+	reply := AttestReply{StatusCode: 200, RequestID: id, UserID: res.user.UserID, User: &res.user}
+	typ, subject, sessionID := domain.EventAttestVerified, res.user.UserID, ""
+	if res.session != nil {
+		s := res.session.Session
+		data.Session, data.SessionRevision, reply.Session = &s, res.session.Revision, &s
+		typ, subject, sessionID = domain.EventSessionUpdated, s.SessionID, s.SessionID
+		if res.created {
+			typ = domain.EventSessionCreated
+		}
+	}
+	return a.complete(ctx, id, 200, typ, subject, sessionID, data, reply, now)
+}
+
+func (a *Attest) fail(ctx context.Context, id string, req domain.AttestRequest, cause error) (Output, error) {
+	e := domain.AsError(cause)
+	data := AttestEventData{RequestID: id, ProfileID: req.ProfileID, StatusCode: e.Status, ErrorType: e.Code, ErrorMessage: e.Message}
+	if len(req.ProfileID) > 128 {
+		data.ProfileID = ""
+	}
+	if !req.Token.Empty() {
+		data.TokenSHA256 = tokenSHA256(req.Token.Reveal())
+	}
+	reply := AttestReply{StatusCode: e.Status, RequestID: id, ErrorType: e.Code, ErrorMessage: e.Message}
+	subject := data.ProfileID
+	if subject == "" {
+		subject = id
+	}
+	return a.complete(ctx, id, e.Status, domain.EventAttestFailed, subject, "", data, reply, a.Now())
+}
+
+func (a *Attest) complete(ctx context.Context, id string, status int, typ, subject, sessionID string, data AttestEventData, reply AttestReply, now time.Time) (Output, error) {
+	key := "attest:" + id
+	ev, err := domain.NewEvent(domain.EventID("attest", id), typ, subject, now, data)
+	if err != nil {
+		return Output{}, err
+	}
+	raw, err := json.Marshal(reply)
+	if err != nil {
+		return Output{}, err
+	}
+	o := Outcome{Key: key, StatusCode: status, Reply: raw, SessionID: sessionID, Event: ev, CreatedAt: now}
+	stored, err := a.Done.Complete(ctx, o)
+	if err != nil {
+		return Output{}, err
+	}
+	return a.send(ctx, stored, false)
+}
+
+// send completes a stored outcome if needed and builds the reply, putting
+// back the bearer secrets: the session token (derived from the session id)
+// and a fresh session JWT while the session is active.
+func (a *Attest) send(ctx context.Context, o Outcome, resume bool) (Output, error) {
+	if resume {
+		var err error
+		if o, err = a.Done.Resume(ctx, o); err != nil {
+			return Output{}, err
+		}
+	}
+	if o.SessionID == "" {
+		return Output{Reply: o.Reply, Outcome: o}, nil
+	}
+	var r AttestReply
+	if err := json.Unmarshal(o.Reply, &r); err != nil {
+		return Output{}, fmt.Errorf("decode stored reply: %w", err)
+	}
+	r.SessionToken = a.Issuer.SessionToken(o.SessionID).Reveal()
+	if st, ok := a.View.Session(o.SessionID); ok && st.Active(a.Now()) && r.Session != nil {
+		jwt, err := a.Issuer.MintJWT(st.Session, a.Now())
+		if err != nil {
+			return Output{}, err
+		}
+		r.SessionJWT = jwt.Reveal()
+	}
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return Output{}, err
+	}
+	return Output{Reply: raw, Outcome: o}, nil
+}
+
+func tokenSHA256(raw string) string {
+	sum := sha256.Sum256([]byte(raw))
+	return hex.EncodeToString(sum[:])
+}

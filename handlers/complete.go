@@ -1,0 +1,88 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/tat-worker/attest/domain"
+)
+
+// Input is one command as the worker received it.
+type Input struct {
+	Data        []byte
+	HeaderID    string // Nats-Msg-Id, used when the payload names no id
+	StreamSeq   uint64 // stream sequence: the id of last resort
+	Redelivered bool   // an earlier delivery may have done part of the work
+}
+
+// Output is what the worker sends back: Reply (which alone may carry bearer
+// secrets) on the Tat-Reply-To subject.
+type Output struct {
+	Reply   []byte
+	Outcome Outcome
+}
+
+// commandID returns the payload's id when valid, else the Nats-Msg-Id when
+// valid, else one derived from the stream sequence, so a redelivery of a
+// command without an id is still recognised.
+func commandID(payloadID string, in Input) string {
+	switch {
+	case domain.ValidCommandID(payloadID):
+		return payloadID
+	case domain.ValidCommandID(in.HeaderID):
+		return in.HeaderID
+	default:
+		return "seq:" + strconv.FormatUint(in.StreamSeq, 10)
+	}
+}
+
+// Permanent reports whether err is a final answer (a *domain.Error other
+// than internal_server_error) rather than a fault worth retrying.
+func Permanent(err error) bool {
+	var e *domain.Error
+	return errors.As(err, &e) && e.Code != domain.ErrInternal.Code
+}
+
+// Completer makes an outcome final: it inserts it under its key (the first
+// outcome wins), publishes its event once, and applies it locally.
+type Completer struct {
+	Outcomes OutcomeStore
+	Pub      Publisher
+	// Apply, when set, hands each published event to the local view.
+	Apply func(domain.Event)
+}
+
+// Complete stores o unless an outcome exists under its key, publishes the
+// stored outcome's event unless it was published, and returns the stored
+// outcome. Errors are transient: the caller retries the command.
+func (c *Completer) Complete(ctx context.Context, o Outcome) (Outcome, error) {
+	stored, _, err := c.Outcomes.Record(ctx, o)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("record outcome %s: %w", o.Key, err)
+	}
+	return c.publish(ctx, stored)
+}
+
+// Resume finishes an outcome found stored (a redelivery or a duplicate).
+func (c *Completer) Resume(ctx context.Context, o Outcome) (Outcome, error) {
+	return c.publish(ctx, o)
+}
+
+func (c *Completer) publish(ctx context.Context, o Outcome) (Outcome, error) {
+	if o.Published {
+		return o, nil
+	}
+	if err := c.Pub.PublishEvent(ctx, o.Event); err != nil {
+		return Outcome{}, fmt.Errorf("publish event %s: %w", o.Event.ID, err)
+	}
+	if err := c.Outcomes.MarkPublished(ctx, o.Key); err != nil {
+		return Outcome{}, fmt.Errorf("mark outcome %s published: %w", o.Key, err)
+	}
+	o.Published = true
+	if c.Apply != nil {
+		c.Apply(o.Event)
+	}
+	return o, nil
+}

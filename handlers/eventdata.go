@@ -1,0 +1,47 @@
+package handlers
+
+import "github.com/tat-worker/attest/domain"
+
+// ProfileEventData is the data of profile events and replies.
+type ProfileEventData struct {
+	ChangeID     string          `json:"change_id,omitempty"`
+	Profile      *domain.Profile `json:"profile,omitempty"`
+	ProfileID    string          `json:"profile_id,omitempty"`
+	StatusCode   int             `json:"status_code,omitempty"`
+	ErrorType    string          `json:"error_type,omitempty"`
+	ErrorMessage string          `json:"error_message,omitempty"`
+}
+
+// UserEventData is the data of user events and replies.
+type UserEventData struct {
+	ChangeID     string       `json:"change_id,omitempty"`
+	User         *domain.User `json:"user,omitempty"`
+	UserID       string       `json:"user_id,omitempty"`
+	StatusCode   int          `json:"status_code,omitempty"`
+	ErrorType    string       `json:"error_type,omitempty"`
+	ErrorMessage string       `json:"error_message,omitempty"`
+}
+
+// AttestEventData is the data of session and attest events (contract
+// section 5). SessionRevision orders session changes for the workers'
+// in-memory views; it is an addition to the contract.
+type AttestEventData struct {
+	RequestID       string          `json:"request_id"`
+	ProfileID       string          `json:"profile_id,omitempty"`
+	UserID          string          `json:"user_id,omitempty"`
+	TokenID         string          `json:"token_id,omitempty"`
+	TokenSHA256     string          `json:"token_sha256,omitempty"`
+	Session         *domain.Session `json:"session,omitempty"`
+	SessionRevision int64           `json:"session_revision,omitempty"`
+	StatusCode      int             `json:"status_code,omitempty"`
+	ErrorType       string          `json:"error_type,omitempty"`
+	ErrorMessage    string          `json:"error_message,omitempty"`
+}
+
+// SessionRevokedData is the data of tat.session.revoked.
+type SessionRevokedData struct {
+	SessionID       string          `json:"session_id"`
+	UserID          string          `json:"user_id"`
+	Session         *domain.Session `json:"session"`
+	SessionRevision int64           `json:"session_revision"`
+}

@@ -1,0 +1,208 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tat-worker/attest/domain"
+)
+
+// AuthenticateRequest is the request of tat.sessions.authenticate.
+type AuthenticateRequest struct {
+	SessionToken           domain.Secret `json:"session_token"`
+	SessionJWT             domain.Secret `json:"session_jwt"`
+	SessionDurationMinutes *int          `json:"session_duration_minutes,omitempty"`
+}
+
+// RevokeRequest is the request of tat.sessions.revoke.
+type RevokeRequest struct {
+	SessionID    string        `json:"session_id,omitempty"`
+	SessionToken domain.Secret `json:"session_token"`
+	SessionJWT   domain.Secret `json:"session_jwt"`
+}
+
+// SessionReply is the reply of the sessions service.
+type SessionReply struct {
+	StatusCode   int             `json:"status_code"`
+	Session      *domain.Session `json:"session,omitempty"`
+	User         *domain.User    `json:"user,omitempty"`
+	SessionToken string          `json:"session_token,omitempty"`
+	SessionJWT   string          `json:"session_jwt,omitempty"`
+	ErrorType    string          `json:"error_type,omitempty"`
+	ErrorMessage string          `json:"error_message,omitempty"`
+}
+
+// Sessions serves authenticate and revoke from the in-memory view; changes
+// insert a new session revision and publish an event.
+type Sessions struct {
+	View     *View
+	Barrier  Barrier
+	Sessions SessionStore
+	Pub      Publisher
+	Issuer   *domain.Issuer
+	Now      func() time.Time
+}
+
+// Authenticate checks a session token or JWT and returns the session, its
+// user and a fresh session JWT; with session_duration_minutes the expiry
+// moves to now plus that many minutes.
+func (h *Sessions) Authenticate(ctx context.Context, data []byte) SessionReply {
+	var req AuthenticateRequest
+	if err := domain.DecodeStrict(data, &req); err != nil {
+		return errorReply(err)
+	}
+	now := h.Now().UTC()
+	if req.SessionDurationMinutes != nil {
+		if err := domain.ValidateSessionDuration(*req.SessionDurationMinutes); err != nil {
+			return errorReply(err)
+		}
+	}
+	st, err := h.find(ctx, "", req.SessionToken, req.SessionJWT, now)
+	if err != nil {
+		return errorReply(err)
+	}
+	user, ok := h.View.User(st.Session.UserID)
+	if !ok || !user.Active() {
+		return errorReply(domain.ErrSessionNotFound.With("the session's user is not active"))
+	}
+	if req.SessionDurationMinutes != nil {
+		st, err = h.change(ctx, st, now, func(s *domain.SessionState) {
+			s.Session.ExpiresAt = now.Truncate(time.Second).Add(time.Duration(*req.SessionDurationMinutes) * time.Minute)
+			s.Session.LastAccessedAt = now.Truncate(time.Second)
+		}, domain.EventSessionUpdated)
+		if err != nil {
+			return errorReply(err)
+		}
+	}
+	s := st.Session
+	s.LastAccessedAt = now.Truncate(time.Second)
+	jwt, err := h.Issuer.MintJWT(s, now)
+	if err != nil {
+		return errorReply(err)
+	}
+	return SessionReply{StatusCode: 200, Session: &s, User: &user,
+		SessionToken: h.Issuer.SessionToken(s.SessionID).Reveal(), SessionJWT: jwt.Reveal()}
+}
+
+// Revoke ends a session named by id, token or JWT (exactly one). Revoking a
+// revoked session answers 200 again and publishes nothing more.
+func (h *Sessions) Revoke(ctx context.Context, data []byte) SessionReply {
+	var req RevokeRequest
+	if err := domain.DecodeStrict(data, &req); err != nil {
+		return errorReply(err)
+	}
+	n := 0
+	for _, set := range []bool{req.SessionID != "", !req.SessionToken.Empty(), !req.SessionJWT.Empty()} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return errorReply(domain.ErrInvalidRequest.With("give exactly one of session_id, session_token, session_jwt"))
+	}
+	now := h.Now().UTC()
+	st, err := h.find(ctx, req.SessionID, req.SessionToken, req.SessionJWT, time.Time{})
+	if err != nil {
+		return errorReply(err)
+	}
+	if !st.Revoked {
+		st, err = h.change(ctx, st, now, func(s *domain.SessionState) { s.Revoked = true }, domain.EventSessionRevoked)
+		if err != nil {
+			return errorReply(err)
+		}
+	}
+	return SessionReply{StatusCode: 200, Session: &st.Session}
+}
+
+// find resolves a session; with a zero now it accepts ended sessions too.
+func (h *Sessions) find(ctx context.Context, id string, token, jwt domain.Secret, now time.Time) (domain.SessionState, error) {
+	lookup := func() (domain.SessionState, bool, error) {
+		switch {
+		case id != "":
+			st, ok := h.View.Session(id)
+			return st, ok, nil
+		case !token.Empty():
+			st, ok := h.View.SessionByToken(token.Reveal())
+			return st, ok, nil
+		case !jwt.Empty():
+			c, err := h.Issuer.ParseJWT(jwt.Reveal())
+			if err != nil {
+				return domain.SessionState{}, false, err
+			}
+			st, ok := h.View.Session(c.SessionID)
+			return st, ok, nil
+		}
+		return domain.SessionState{}, false, domain.ErrInvalidRequest.With("session_token or session_jwt is required")
+	}
+	st, ok, err := lookup()
+	if err == nil && !ok {
+		if err = h.Barrier.CatchUp(ctx); err == nil {
+			st, ok, err = lookup()
+		}
+	}
+	if err != nil {
+		return st, err
+	}
+	if !ok || (!now.IsZero() && !st.Active(now)) {
+		return st, domain.ErrSessionNotFound.With("no active session matches")
+	}
+	return st, nil
+}
+
+// change inserts the next revision of a session, catching up and trying
+// again when another writer took that revision first.
+func (h *Sessions) change(ctx context.Context, cur domain.SessionState, now time.Time, edit func(*domain.SessionState), typ string) (domain.SessionState, error) {
+	reqID := "svc:" + domain.NewUUID()
+	for range 5 {
+		next := cur
+		next.Revision++
+		edit(&next)
+		stored, _, err := h.Sessions.InsertRevision(ctx, next, reqID)
+		if err == nil {
+			if err := h.publish(ctx, next, typ, reqID, now); err != nil {
+				return domain.SessionState{}, err
+			}
+			h.View.PutSession(next)
+			return next, nil
+		}
+		if !errors.Is(err, ErrConflict) {
+			return domain.SessionState{}, fmt.Errorf("insert session revision: %w", err)
+		}
+		h.View.PutSession(stored)
+		if err := h.Barrier.CatchUp(ctx); err != nil {
+			return domain.SessionState{}, err
+		}
+		cur, _ = h.View.Session(cur.Session.SessionID)
+		if cur.Revision < stored.Revision {
+			cur = stored
+		}
+	}
+	return domain.SessionState{}, errors.New("session changed too often concurrently")
+}
+
+func (h *Sessions) publish(ctx context.Context, st domain.SessionState, typ, reqID string, now time.Time) error {
+	s := st.Session
+	var data any = AttestEventData{RequestID: reqID, UserID: s.UserID, Session: &s, SessionRevision: st.Revision}
+	if typ == domain.EventSessionRevoked {
+		data = SessionRevokedData{SessionID: s.SessionID, UserID: s.UserID, Session: &s, SessionRevision: st.Revision}
+	}
+	ev, err := domain.NewEvent(domain.EventID("session", reqID), typ, s.SessionID, now, data)
+	if err != nil {
+		return err
+	}
+	return h.Pub.PublishEvent(ctx, ev)
+}
+
+// JWKS returns the public keys that sign session JWTs, as a JWK set.
+func JWKS(is *domain.Issuer) json.RawMessage {
+	b, _ := json.Marshal(is.PublicJWKS())
+	return b
+}
+
+func errorReply(err error) SessionReply {
+	e := domain.AsError(err)
+	return SessionReply{StatusCode: e.Status, ErrorType: e.Code, ErrorMessage: e.Message}
+}

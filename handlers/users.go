@@ -1,0 +1,166 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/tat-worker/attest/domain"
+)
+
+// UserChange applies tat.users.commands. An address belongs to one user at
+// most: each is claimed by an insert under a unique key before the user is
+// written, and released when the user lets it go.
+type UserChange struct {
+	admin
+	Store UserStore
+}
+
+// NewUserChange wires a UserChange.
+func NewUserChange(v *View, b Barrier, done *Completer, now func() time.Time, store UserStore) *UserChange {
+	return &UserChange{admin: admin{View: v, Barrier: b, Done: done, Now: now}, Store: store}
+}
+
+// Handle applies one user command to its one outcome; an error is
+// transient.
+func (h *UserChange) Handle(ctx context.Context, in Input) (Output, error) {
+	var cmd domain.UserCommand
+	id, derr, seen, err := h.begin(ctx, "user", in, &cmd, func() string { return cmd.ChangeID })
+	switch {
+	case err != nil:
+		return Output{}, err
+	case seen != nil:
+		return h.resume(ctx, *seen)
+	case derr == nil:
+		derr = cmd.Validate()
+	}
+	if derr != nil {
+		return h.reject(ctx, id, cmd, derr)
+	}
+	out, err := h.apply(ctx, id, cmd)
+	if err != nil && Permanent(err) {
+		return h.reject(ctx, id, cmd, err)
+	}
+	return out, err
+}
+
+func (h *UserChange) apply(ctx context.Context, id string, cmd domain.UserCommand) (Output, error) {
+	now := h.Now().UTC().Truncate(time.Second)
+	if cmd.Op == domain.OpDelete {
+		cur, ok := h.View.User(cmd.UserID)
+		if !ok {
+			return Output{}, domain.ErrUserNotFound.With("no user %q", cmd.UserID)
+		}
+		if err := domain.CheckVersion(cmd.ExpectedVersion, cur.Version); err != nil {
+			return Output{}, err
+		}
+		cur.Version, cur.UpdatedAt = cur.Version+1, now
+		if err := h.Store.PutUser(ctx, cur, true); err != nil {
+			return Output{}, fmt.Errorf("store user: %w", err)
+		}
+		for _, e := range cur.NormalizedEmails() {
+			if err := h.Store.ReleaseEmail(ctx, e, cur.UserID); err != nil {
+				return Output{}, fmt.Errorf("release email: %w", err)
+			}
+		}
+		return h.finish(ctx, "user", id, 200, domain.EventUserDeleted, cur.UserID, UserEventData{ChangeID: id, User: &cur, StatusCode: 200})
+	}
+	spec := *cmd.User
+	if spec.UserID == "" {
+		spec.UserID = domain.UserIDPrefix + domain.DerivedUUID("user", id)
+	}
+	version, created, live := h.View.UserVersion(spec.UserID)
+	stored := int64(0)
+	var before []string
+	if live {
+		stored = version
+		cur, _ := h.View.User(spec.UserID)
+		before = cur.NormalizedEmails()
+	} else {
+		created = now
+	}
+	if err := domain.CheckVersion(cmd.ExpectedVersion, stored); err != nil {
+		return Output{}, err
+	}
+	u, err := domain.NewUser(spec, version+1, created, now)
+	if err != nil {
+		return Output{}, err
+	}
+	after := u.NormalizedEmails()
+	if err := h.claimAll(ctx, u.UserID, after, before); err != nil {
+		return Output{}, err
+	}
+	if err := h.Store.PutUser(ctx, u, false); err != nil {
+		return Output{}, fmt.Errorf("store user: %w", err)
+	}
+	for _, e := range before {
+		if !slices.Contains(after, e) {
+			if err := h.Store.ReleaseEmail(ctx, e, u.UserID); err != nil {
+				return Output{}, fmt.Errorf("release email: %w", err)
+			}
+		}
+	}
+	typ := domain.EventUserCreated
+	if live {
+		typ = domain.EventUserUpdated
+	}
+	return h.finish(ctx, "user", id, 200, typ, u.UserID, UserEventData{ChangeID: id, User: &u, StatusCode: 200})
+}
+
+// claimAll claims each address for userID. An address held by another live
+// user who still lists it is a duplicate_email (the claims made here are
+// released); a claim left by a user who no longer lists the address (a
+// change that crashed half way) is taken over.
+func (h *UserChange) claimAll(ctx context.Context, userID string, emails, held []string) error {
+	var made []string
+	undo := func() {
+		for _, e := range made {
+			_ = h.Store.ReleaseEmail(ctx, e, userID)
+		}
+	}
+	for _, e := range emails {
+		if slices.Contains(held, e) {
+			continue
+		}
+		owner, inserted, err := h.Store.ClaimEmail(ctx, e, userID)
+		if err == nil && owner != userID {
+			if other, ok := h.View.User(owner); ok && slices.Contains(other.NormalizedEmails(), e) {
+				undo()
+				return domain.ErrDuplicateEmail.With("an email of this user belongs to user %s", owner)
+			}
+			if err = h.Store.ReleaseEmail(ctx, e, owner); err == nil {
+				owner, inserted, err = h.Store.ClaimEmail(ctx, e, userID)
+			}
+		}
+		if err != nil {
+			undo()
+			return fmt.Errorf("claim email: %w", err)
+		}
+		if owner != userID {
+			undo()
+			return domain.ErrDuplicateEmail.With("an email of this user belongs to user %s", owner)
+		}
+		if inserted {
+			made = append(made, e)
+		}
+	}
+	return nil
+}
+
+func (h *UserChange) reject(ctx context.Context, id string, cmd domain.UserCommand, cause error) (Output, error) {
+	e := domain.AsError(cause)
+	uid := cmd.UserID
+	if cmd.User != nil && uid == "" {
+		uid = cmd.User.UserID
+	}
+	if !domain.ValidCommandID(uid) {
+		uid = ""
+	}
+	subject := uid
+	if subject == "" {
+		subject = id
+	}
+	return h.finish(ctx, "user", id, e.Status, domain.EventUserRejected, subject,
+		UserEventData{ChangeID: id, UserID: uid, StatusCode: e.Status, ErrorType: e.Code, ErrorMessage: e.Message})
+}

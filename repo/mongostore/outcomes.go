@@ -1,0 +1,79 @@
+package mongostore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/tat-worker/attest/domain"
+)
+
+var errConflict = domain.ErrConflict
+
+// outcomeModel is the stored form of a domain.Outcome. Reply and event are
+// kept as the JSON they are sent as; neither holds a bearer secret.
+type outcomeModel struct {
+	ID         string    `bson:"_id"`
+	StatusCode int       `bson:"status_code"`
+	Reply      string    `bson:"reply"`
+	SessionID  string    `bson:"session_id,omitempty"`
+	Event      string    `bson:"event"`
+	Published  bool      `bson:"published"`
+	CreatedAt  time.Time `bson:"created_at"`
+}
+
+func (m outcomeModel) domain() (domain.Outcome, error) {
+	o := domain.Outcome{Key: m.ID, StatusCode: m.StatusCode, Reply: json.RawMessage(m.Reply),
+		SessionID: m.SessionID, Published: m.Published, CreatedAt: m.CreatedAt}
+	if err := json.Unmarshal([]byte(m.Event), &o.Event); err != nil {
+		return o, fmt.Errorf("decode stored event of %s: %w", m.ID, err)
+	}
+	return o, nil
+}
+
+// Record inserts o under its key; when one is there, it returns that one.
+func (s *Store) Record(ctx context.Context, o domain.Outcome) (domain.Outcome, bool, error) {
+	ev, err := json.Marshal(o.Event)
+	if err != nil {
+		return o, false, err
+	}
+	m := outcomeModel{ID: o.Key, StatusCode: o.StatusCode, Reply: string(o.Reply), SessionID: o.SessionID,
+		Event: string(ev), Published: o.Published, CreatedAt: o.CreatedAt.UTC()}
+	err = insert(ctx, s.db.Collection(collOutcomes), m)
+	if errors.Is(err, errConflict) {
+		stored, ok, err := s.Get(ctx, o.Key)
+		if err != nil {
+			return o, false, err
+		}
+		if !ok {
+			return o, false, fmt.Errorf("outcome %s conflicted but is gone", o.Key)
+		}
+		return stored, false, nil
+	}
+	if err != nil {
+		return o, false, fmt.Errorf("insert outcome: %w", err)
+	}
+	return o, true, nil
+}
+
+// Get returns the outcome stored under key.
+func (s *Store) Get(ctx context.Context, key string) (domain.Outcome, bool, error) {
+	var m outcomeModel
+	ok, err := findByID(ctx, s.db.Collection(collOutcomes), key, &m)
+	if err != nil || !ok {
+		return domain.Outcome{}, false, err
+	}
+	o, err := m.domain()
+	return o, err == nil, err
+}
+
+// MarkPublished sets the outcome's published flag (one writer: the worker
+// holding the command).
+func (s *Store) MarkPublished(ctx context.Context, key string) error {
+	_, err := s.db.Collection(collOutcomes).UpdateOne(ctx, bson.M{"_id": key}, bson.M{"$set": bson.M{"published": true}})
+	return err
+}

@@ -1,0 +1,108 @@
+package mongostore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/tat-worker/attest/domain"
+)
+
+// revisionModel is one revision of a session. Each change inserts the next
+// revision under _id "<session id>#<revision>", so two writers of one
+// revision cannot both succeed, on MongoDB or on FerretDB.
+type revisionModel struct {
+	ID        string    `bson:"_id"`
+	SessionID string    `bson:"session_id"`
+	Revision  int64     `bson:"revision"`
+	RequestID string    `bson:"request_id"`
+	Revoked   bool      `bson:"revoked"`
+	ExpiresAt time.Time `bson:"expires_at"`
+	Session   string    `bson:"session"`
+}
+
+func revisionID(sessionID string, rev int64) string {
+	return fmt.Sprintf("%s#%012d", sessionID, rev)
+}
+
+func (m revisionModel) state() (domain.SessionState, error) {
+	st := domain.SessionState{Revision: m.Revision, Revoked: m.Revoked}
+	err := json.Unmarshal([]byte(m.Session), &st.Session)
+	return st, err
+}
+
+// InsertRevision inserts st; on a conflict it returns the stored revision
+// and the request that made it, with domain.ErrConflict.
+func (s *Store) InsertRevision(ctx context.Context, st domain.SessionState, requestID string) (domain.SessionState, string, error) {
+	body, err := json.Marshal(st.Session)
+	if err != nil {
+		return st, "", err
+	}
+	c := s.db.Collection(collSessions)
+	id := revisionID(st.Session.SessionID, st.Revision)
+	err = insert(ctx, c, revisionModel{ID: id, SessionID: st.Session.SessionID, Revision: st.Revision,
+		RequestID: requestID, Revoked: st.Revoked, ExpiresAt: st.Session.ExpiresAt.UTC(), Session: string(body)})
+	if !errors.Is(err, errConflict) {
+		return st, requestID, err
+	}
+	var m revisionModel
+	ok, ferr := findByID(ctx, c, id, &m)
+	if ferr != nil || !ok {
+		return st, "", fmt.Errorf("read conflicting revision %s: %v", id, ferr)
+	}
+	stored, derr := m.state()
+	if derr != nil {
+		return st, "", derr
+	}
+	return stored, m.RequestID, errConflict
+}
+
+// LoadSessions returns the latest revision of every session that ends
+// after since (one scan at start).
+func (s *Store) LoadSessions(ctx context.Context, since time.Time) ([]domain.SessionState, error) {
+	cur, err := s.db.Collection(collSessions).Find(ctx, bson.M{"expires_at": bson.M{"$gt": since}})
+	if err != nil {
+		return nil, fmt.Errorf("load sessions: %w", err)
+	}
+	defer cur.Close(ctx)
+	latest := map[string]revisionModel{}
+	for cur.Next(ctx) {
+		var m revisionModel
+		if err := cur.Decode(&m); err != nil {
+			return nil, fmt.Errorf("decode session revision: %w", err)
+		}
+		if l, ok := latest[m.SessionID]; !ok || m.Revision > l.Revision {
+			latest[m.SessionID] = m
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]domain.SessionState, 0, len(latest))
+	for _, m := range latest {
+		st, err := m.state()
+		if err != nil {
+			return nil, fmt.Errorf("decode session %s: %w", m.SessionID, err)
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// CountSessions counts distinct sessions (for tests and operators).
+func (s *Store) CountSessions(ctx context.Context) (int, error) {
+	cur, err := s.db.Collection(collSessions).Find(ctx, bson.M{"revision": 1})
+	if err != nil {
+		return 0, err
+	}
+	defer cur.Close(ctx)
+	n := 0
+	for cur.Next(ctx) {
+		n++
+	}
+	return n, cur.Err()
+}

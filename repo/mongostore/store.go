@@ -1,0 +1,119 @@
+// Package mongostore keeps profiles, users, sessions, outcomes and replay
+// claims in MongoDB (or FerretDB, which speaks its wire protocol). Every
+// step that correctness rests on is an insert under a unique key; updates
+// are uncontended; lookups are by key and stay off the attest hot path,
+// because FerretDB scans the whole collection for each.
+package mongostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+)
+
+// Collection names.
+const (
+	collOutcomes = "outcomes"
+	collReplays  = "token_replays"
+	collSessions = "session_revisions"
+	collUsers    = "users"
+	collEmails   = "email_claims"
+	collProfiles = "profiles"
+	collSecrets  = "secrets"
+)
+
+// Store is the MongoDB-wire store.
+type Store struct {
+	client *mongo.Client
+	db     *mongo.Database
+	// TTLIndexes reports whether the server accepted TTL indexes (MongoDB
+	// does, FerretDB does not); the sweeper runs either way.
+	TTLIndexes bool
+}
+
+// Open connects to uri and uses database name.
+func Open(ctx context.Context, uri, name string) (*Store, error) {
+	opts := options.Client().ApplyURI(uri).
+		SetServerSelectionTimeout(5 * time.Second).
+		SetTimeout(10 * time.Second)
+	c, err := mongo.Connect(opts)
+	if err != nil {
+		return nil, fmt.Errorf("connect store: %w", err)
+	}
+	return &Store{client: c, db: c.Database(name)}, nil
+}
+
+// Ping checks that the server answers.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.client.Ping(ctx, readpref.Primary())
+}
+
+// Close disconnects.
+func (s *Store) Close(ctx context.Context) error { return s.client.Disconnect(ctx) }
+
+// Setup creates the indexes. TTL indexes are tried and, where the server
+// refuses them (FerretDB), noted in TTLIndexes and left to the sweeper.
+func (s *Store) Setup(ctx context.Context) error {
+	s.TTLIndexes = true
+	for _, c := range []string{collReplays, collSessions} {
+		_, err := s.db.Collection(c).Indexes().CreateOne(ctx, mongo.IndexModel{
+			Keys: bson.D{{Key: "expires_at", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(3600),
+		})
+		if err != nil {
+			var ce mongo.CommandError
+			if errors.As(err, &ce) && (ce.Code == 238 || ce.Name == "NotImplemented") {
+				s.TTLIndexes = false
+				continue
+			}
+			return fmt.Errorf("create index on %s: %w", c, err)
+		}
+	}
+	return nil
+}
+
+// Sweep deletes what has expired: replay claims past their token's expiry,
+// revisions of sessions that ended before cutoff, outcomes older than
+// keepOutcomes. MongoDB's TTL indexes do the first two as well.
+func (s *Store) Sweep(ctx context.Context, now time.Time, sessionGrace, keepOutcomes time.Duration) (int64, error) {
+	var total int64
+	for _, d := range []struct {
+		coll   string
+		filter bson.M
+	}{
+		{collReplays, bson.M{"expires_at": bson.M{"$lt": now}}},
+		{collSessions, bson.M{"expires_at": bson.M{"$lt": now.Add(-sessionGrace)}}},
+		{collOutcomes, bson.M{"created_at": bson.M{"$lt": now.Add(-keepOutcomes)}, "published": true}},
+	} {
+		res, err := s.db.Collection(d.coll).DeleteMany(ctx, d.filter)
+		if err != nil {
+			return total, fmt.Errorf("sweep %s: %w", d.coll, err)
+		}
+		total += res.DeletedCount
+	}
+	return total, nil
+}
+
+// insert inserts doc; a duplicate key becomes domain.ErrConflict.
+func insert(ctx context.Context, c *mongo.Collection, doc any) error {
+	_, err := c.InsertOne(ctx, doc)
+	if mongo.IsDuplicateKeyError(err) {
+		return errConflict
+	}
+	return err
+}
+
+// findByID decodes the document with _id id into out; found is false
+// when there is none.
+func findByID(ctx context.Context, c *mongo.Collection, id string, out any) (bool, error) {
+	err := c.FindOne(ctx, bson.M{"_id": id}).Decode(out)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return false, nil
+	}
+	return err == nil, err
+}

@@ -1,0 +1,241 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/tat-worker/attest/handlers"
+)
+
+// ReplyHeader names the subject a command's outcome is sent to.
+const ReplyHeader = "Tat-Reply-To"
+
+type handleFunc func(ctx context.Context, subject string, in handlers.Input) (handlers.Output, error)
+
+// runner consumes one durable consumer with a bounded number of messages
+// in flight. Each message ends in exactly one of: Ack after its outcome is
+// stored, its event published and its reply sent; NakWithDelay after a
+// transient fault (exponential backoff); or, once it has been delivered
+// MaxDeliver times, a dead letter, an abandoned outcome, and Ack.
+type runner struct {
+	kind        string
+	cons        jetstream.Consumer
+	handle      handleFunc
+	abandon     handleFunc
+	nc          *nats.Conn
+	js          jetstream.JetStream
+	cfg         Config
+	log         zerolog.Logger
+	m           *metrics
+	concurrency int
+
+	sem chan struct{}
+	wg  sync.WaitGroup
+	cc  jetstream.ConsumeContext
+}
+
+func (r *runner) start(work context.Context) error {
+	r.sem = make(chan struct{}, r.concurrency)
+	cc, err := r.cons.Consume(func(m jetstream.Msg) {
+		r.sem <- struct{}{} // backpressure: the callback waits for a free slot
+		r.wg.Add(1)
+		go func() {
+			defer func() { <-r.sem; r.wg.Done() }()
+			r.process(work, m)
+		}()
+	}, jetstream.PullMaxMessages(r.concurrency), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		r.log.Debug().Err(err).Str("consumer", r.kind).Msg("consume")
+	}))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", r.kind, err)
+	}
+	r.cc = cc
+	return nil
+}
+
+// drain stops taking messages and waits for those in flight, up to the
+// deadline of ctx.
+func (r *runner) drain(ctx context.Context) error {
+	if r.cc == nil {
+		return nil
+	}
+	r.cc.Drain()
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-r.cc.Closed():
+		case <-ctx.Done():
+		}
+		r.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("drain %s: %w", r.kind, ctx.Err())
+	}
+}
+
+func (r *runner) process(ctx context.Context, m jetstream.Msg) {
+	start := time.Now()
+	md, err := m.Metadata()
+	if err != nil {
+		_ = m.Term()
+		return
+	}
+	hdr := m.Headers()
+	in := handlers.Input{
+		Data:        m.Data(),
+		HeaderID:    hdr.Get(jetstream.MsgIDHeader),
+		StreamSeq:   md.Sequence.Stream,
+		Redelivered: md.NumDelivered > 1,
+	}
+	stop := keepAlive(m, r.cfg.AckWait/3)
+	out, err := safely(ctx, r.handle, m.Subject(), in)
+	final := err != nil && int(md.NumDelivered) >= r.cfg.MaxDeliver
+	if final {
+		r.deadLetter(ctx, m, md, err)
+		out, err = safely(ctx, r.abandon, m.Subject(), in)
+	}
+	stop()
+	log := r.log.With().Str("kind", r.kind).Uint64("stream_seq", md.Sequence.Stream).Uint64("deliveries", md.NumDelivered).Logger()
+	if err != nil {
+		delay := retryDelay(r.cfg, int(md.NumDelivered))
+		log.Warn().Err(err).Dur("retry_in", delay).Msg("transient failure; will retry")
+		r.m.retries.WithLabelValues(r.kind).Inc()
+		_ = m.NakWithDelay(delay)
+		return
+	}
+	r.reply(hdr.Get(ReplyHeader), out.Reply, log)
+	if err := m.DoubleAck(ctx); err != nil {
+		// The outcome is stored and published: a redelivery answers the
+		// same and publishes nothing new.
+		log.Warn().Err(err).Msg("ack failed; a redelivery will repeat the stored outcome")
+	}
+	o := out.Outcome
+	errType := ""
+	if o.StatusCode >= 400 {
+		var e struct {
+			ErrorType string `json:"error_type"`
+		}
+		_ = json.Unmarshal(o.Reply, &e)
+		errType = e.ErrorType
+	}
+	r.m.outcomes.WithLabelValues(r.kind, o.Event.Type, errType).Inc()
+	r.m.latency.WithLabelValues(r.kind).Observe(time.Since(start).Seconds())
+	ev := log.Info()
+	if o.StatusCode >= 500 {
+		ev = log.Error()
+	}
+	ev.Str("key", o.Key).Int("status_code", o.StatusCode).Str("event", o.Event.Type).
+		Str("event_id", o.Event.ID).Str("error_type", errType).Dur("took", time.Since(start)).Msg("outcome")
+}
+
+// reply sends the outcome to the requester's subject. Subjects of this
+// deployment's own streams and the server's are refused: a reply may carry
+// bearer secrets and must never be written to a stream.
+func (r *runner) reply(to string, body []byte, log zerolog.Logger) {
+	if to == "" {
+		return
+	}
+	if !validReplySubject(to, r.cfg.SubjectPrefix) {
+		log.Warn().Msg("Tat-Reply-To refused: not an inbox-like subject outside the worker's streams")
+		r.m.replyRefused.Inc()
+		return
+	}
+	if err := r.nc.Publish(to, body); err != nil {
+		log.Warn().Err(err).Msg("reply not sent")
+	}
+}
+
+func validReplySubject(s, prefix string) bool {
+	if s == "" || len(s) > 256 || strings.ContainsAny(s, " \t\r\n*>") || strings.HasPrefix(s, "$") {
+		return false
+	}
+	if s == prefix || strings.HasPrefix(s, prefix+".") {
+		return false
+	}
+	for _, tok := range strings.Split(s, ".") {
+		if tok == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// deadLetter records a message that exhausted its deliveries: where it
+// was and why, never its payload (which may hold a token).
+func (r *runner) deadLetter(ctx context.Context, m jetstream.Msg, md *jetstream.MsgMetadata, cause error) {
+	body, _ := json.Marshal(map[string]any{
+		"stream": md.Stream, "stream_seq": md.Sequence.Stream, "subject": m.Subject(),
+		"msg_id": m.Headers().Get(jetstream.MsgIDHeader), "deliveries": md.NumDelivered,
+		"reason": truncate(cause.Error(), 2000), "time": time.Now().UTC().Format(time.RFC3339),
+	})
+	msg := &nats.Msg{Subject: r.cfg.subject("deadletter", r.kind), Data: body, Header: nats.Header{}}
+	msg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("dl-%s-%d", md.Stream, md.Sequence.Stream))
+	if _, err := r.js.PublishMsg(ctx, msg); err != nil {
+		r.log.Error().Err(err).Uint64("stream_seq", md.Sequence.Stream).Msg("dead letter not published")
+	}
+	r.m.deadLetters.WithLabelValues(r.kind).Inc()
+}
+
+// safely runs h, turning a panic into a transient error so the worker
+// keeps going and the message is retried, then dead-lettered.
+func safely(ctx context.Context, h handleFunc, subject string, in handlers.Input) (out handlers.Output, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return h(ctx, subject, in)
+}
+
+// keepAlive tells the server the message is being worked on, so a slow
+// handler (a JWKS fetch) is not redelivered to another worker meanwhile.
+func keepAlive(m jetstream.Msg, every time.Duration) func() {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = m.InProgress()
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// retryDelay is the exponential backoff for the n-th delivery.
+func retryDelay(c Config, deliveries int) time.Duration {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval, b.Multiplier = c.RetryBase, c.RetryMax, 2
+	b.MaxElapsedTime = 0
+	b.Reset()
+	d := b.NextBackOff()
+	for i := 1; i < deliveries; i++ {
+		d = b.NextBackOff()
+	}
+	return d
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

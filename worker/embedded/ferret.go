@@ -1,0 +1,82 @@
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+)
+
+// Ferret is an in-process FerretDB on SQLite.
+type Ferret struct {
+	f      *ferretdb.FerretDB
+	cancel context.CancelFunc
+	done   chan struct{}
+	uri    string
+}
+
+// StartFerret starts FerretDB listening on addr (port 0: a free one) with
+// its SQLite files under dir, and waits until it accepts connections.
+func StartFerret(addr, dir string) (*Ferret, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if _, port, _ := net.SplitHostPort(addr); port != "0" {
+		if err := probe(addr); err != nil {
+			return nil, err
+		}
+	} else {
+		free, err := FreeAddr()
+		if err != nil {
+			return nil, err
+		}
+		addr = free
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:  ferretdb.ListenerConfig{TCP: addr},
+		Handler:   "sqlite",
+		SQLiteURL: "file:" + abs + "/",
+		Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError + 4})),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ferretdb: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	fe := &Ferret{f: f, cancel: cancel, done: make(chan struct{}), uri: "mongodb://" + addr + "/"}
+	go func() {
+		defer close(fe.done)
+		_ = f.Run(ctx)
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return fe, nil
+		}
+		if time.Now().After(deadline) {
+			fe.Stop()
+			return nil, errors.New("ferretdb did not accept connections within 30s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// URI is the MongoDB connection string.
+func (f *Ferret) URI() string { return f.uri }
+
+// Stop stops the server and waits for it.
+func (f *Ferret) Stop() {
+	f.cancel()
+	<-f.done
+}

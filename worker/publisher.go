@@ -1,0 +1,34 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tat-worker/attest/domain"
+)
+
+// eventPublisher publishes CloudEvents to the events stream with the event
+// id as Nats-Msg-Id, so a retried publish of one outcome is stored once.
+type eventPublisher struct {
+	js     jetstream.JetStream
+	prefix string
+}
+
+// PublishEvent returns once the stream has stored the event (or had it).
+func (p *eventPublisher) PublishEvent(ctx context.Context, e domain.Event) error {
+	body, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	msg := &nats.Msg{Subject: p.prefix + ".events." + e.SubjectSuffix(), Data: body, Header: nats.Header{}}
+	msg.Header.Set(jetstream.MsgIDHeader, e.ID)
+	msg.Header.Set("Content-Type", "application/cloudevents+json")
+	if _, err := p.js.PublishMsg(ctx, msg); err != nil {
+		return fmt.Errorf("publish %s: %w", msg.Subject, err)
+	}
+	return nil
+}

@@ -1,0 +1,52 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/tat-worker/attest/handlers"
+)
+
+// startSessionsService registers the tat-sessions micro service (contract
+// section 8). Every worker runs an instance; NATS spreads requests across
+// them through the service's queue group.
+func startSessionsService(nc *nats.Conn, cfg Config, h *handlers.Sessions, m *metrics) (micro.Service, error) {
+	svc, err := micro.AddService(nc, micro.Config{
+		Name: "tat-sessions", Version: "1.0.0",
+		Description: "authenticate and revoke sessions; the keys that sign session JWTs",
+	})
+	if err != nil {
+		return nil, err
+	}
+	g := svc.AddGroup(cfg.subject("sessions"))
+	respond := func(endpoint string, req micro.Request, v handlers.SessionReply) {
+		m.sessionCalls.WithLabelValues(endpoint, strconv.Itoa(v.StatusCode)).Inc()
+		_ = req.RespondJSON(v)
+	}
+	call := func(f func(context.Context, []byte) handlers.SessionReply, endpoint string) micro.HandlerFunc {
+		return func(req micro.Request) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			respond(endpoint, req, f(ctx, req.Data()))
+		}
+	}
+	if err := g.AddEndpoint("authenticate", call(h.Authenticate, "authenticate")); err != nil {
+		return nil, err
+	}
+	if err := g.AddEndpoint("revoke", call(h.Revoke, "revoke")); err != nil {
+		return nil, err
+	}
+	if err := g.AddEndpoint("jwks", micro.HandlerFunc(func(req micro.Request) {
+		m.sessionCalls.WithLabelValues("jwks", "200").Inc()
+		body, _ := json.Marshal(h.Issuer.PublicJWKS())
+		_ = req.Respond(body)
+	})); err != nil {
+		return nil, err
+	}
+	return svc, nil
+}

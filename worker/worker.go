@@ -1,0 +1,316 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/tat-worker/attest/domain"
+	"github.com/tat-worker/attest/handlers"
+	"github.com/tat-worker/attest/repo/mongostore"
+)
+
+// Deps are the concrete parts the composition root hands the worker.
+type Deps struct {
+	NC        *nats.Conn
+	Store     *mongostore.Store
+	MasterKey []byte // 32 bytes sealing the fleet's session keys
+	Log       zerolog.Logger
+	Now       func() time.Time     // default time.Now
+	Registry  *prometheus.Registry // default a new one
+	// HTTPListening, when set, receives the HTTP address once listening.
+	HTTPListening chan<- string
+}
+
+// Worker is one attest worker process.
+type Worker struct {
+	cfg  Config
+	d    Deps
+	log  zerolog.Logger
+	now  func() time.Time
+	reg  *prometheus.Registry
+	m    *metrics
+	view *handlers.View
+
+	issuer   atomic.Pointer[domain.Issuer]
+	ready    atomic.Bool
+	storeOK  atomic.Bool
+	runners  []*runner
+	feed     *feed
+	service  micro.Service
+	keys     *keySource
+	bg       sync.WaitGroup
+	tokenKey func(string) string
+}
+
+// New checks the settings and builds a worker; Run starts it.
+func New(cfg Config, d Deps) (*Worker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("settings: %w", err)
+	}
+	if d.NC == nil || d.Store == nil || len(d.MasterKey) != 32 {
+		return nil, errors.New("worker needs a NATS connection, a store and a 32-byte master key")
+	}
+	w := &Worker{cfg: cfg, d: d, log: d.Log, now: d.Now, reg: d.Registry}
+	if w.now == nil {
+		w.now = time.Now
+	}
+	if w.reg == nil {
+		w.reg = prometheus.NewRegistry()
+	}
+	w.view = handlers.NewView(func(id string) string {
+		return w.issuer.Load().SessionToken(id).Reveal()
+	})
+	w.m = newMetrics(w.reg, w.view.Counts)
+	return w, nil
+}
+
+// View exposes the in-memory view (for tests and diagnostics).
+func (w *Worker) View() *handlers.View { return w.view }
+
+// Ready reports whether the worker takes messages.
+func (w *Worker) Ready() bool { return w.notReady() == "" }
+
+func (w *Worker) notReady() string {
+	switch {
+	case !w.ready.Load():
+		return "starting"
+	case !w.d.NC.IsConnected():
+		return "nats disconnected"
+	case !w.storeOK.Load():
+		return "store unreachable"
+	}
+	return ""
+}
+
+// Run starts the worker and blocks until ctx ends; then it drains: no new
+// message is taken, those in flight finish and are acknowledged, within
+// DrainTimeout. Start-up faults (NATS or the store not there yet) are
+// retried until ctx ends, with /healthz up and /readyz saying why.
+func (w *Worker) Run(ctx context.Context) error {
+	httpCtx, stopHTTP := context.WithCancel(context.Background())
+	defer stopHTTP()
+	httpErr := make(chan error, 1)
+	go func() { httpErr <- serveHTTP(httpCtx, w.cfg.HTTPAddr, w.httpHandler(w.reg), w.d.HTTPListening) }()
+
+	// work outlives ctx so that in-flight messages can finish while draining.
+	work, stopWork := context.WithCancel(context.Background())
+	defer stopWork()
+
+	b := backoff.WithContext(backoff.NewExponentialBackOff(backoff.WithMaxInterval(5*time.Second), backoff.WithMaxElapsedTime(0)), ctx)
+	err := backoff.Retry(func() error {
+		select {
+		case err := <-httpErr:
+			return backoff.Permanent(fmt.Errorf("http %s: %w", w.cfg.HTTPAddr, err))
+		default:
+		}
+		err := w.start(ctx, work)
+		if err != nil {
+			w.log.Warn().Err(err).Msg("start-up not complete; retrying")
+			w.stopParts()
+		}
+		return err
+	}, b)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	w.ready.Store(true)
+	w.log.Info().Str("http", w.cfg.HTTPAddr).Str("prefix", w.cfg.SubjectPrefix).Msg("worker ready")
+
+	select {
+	case <-ctx.Done():
+	case err := <-httpErr:
+		if err != nil {
+			w.log.Error().Err(err).Msg("http server failed")
+		}
+	}
+	w.ready.Store(false)
+	w.log.Info().Msg("draining")
+	dctx, cancel := context.WithTimeout(context.Background(), w.cfg.DrainTimeout)
+	defer cancel()
+	var drainErr error
+	if w.service != nil {
+		_ = w.service.Stop()
+	}
+	for _, r := range w.runners {
+		drainErr = errors.Join(drainErr, r.drain(dctx))
+	}
+	stopWork()
+	w.stopParts()
+	w.bg.Wait()
+	w.log.Info().Err(drainErr).Msg("stopped")
+	return drainErr
+}
+
+func (w *Worker) stopParts() {
+	if w.feed != nil {
+		w.feed.stop()
+		w.feed = nil
+	}
+	for _, r := range w.runners {
+		if r.cc != nil {
+			r.cc.Stop()
+		}
+	}
+	w.runners = nil
+	if w.service != nil {
+		_ = w.service.Stop()
+		w.service = nil
+	}
+}
+
+func (w *Worker) start(ctx, work context.Context) error {
+	cfg := w.cfg
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := w.d.Store.Setup(sctx); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	w.storeOK.Store(true)
+	if !w.d.Store.TTLIndexes {
+		w.log.Info().Msg("store has no TTL indexes (FerretDB): expiry is enforced by the sweeper")
+	}
+	is, err := loadIssuer(sctx, w.d.Store, w.d.MasterKey, cfg)
+	if err != nil {
+		if errors.Is(err, mongostore.ErrWrongMasterKey) {
+			return backoff.Permanent(err)
+		}
+		return fmt.Errorf("session keys: %w", err)
+	}
+	w.issuer.Store(is)
+	js, err := jetstream.New(w.d.NC)
+	if err != nil {
+		return err
+	}
+	attestCons, adminCons, err := ensureStreams(sctx, js, cfg)
+	if err != nil {
+		return err
+	}
+	pub := &eventPublisher{js: js, prefix: cfg.SubjectPrefix}
+	w.feed = &feed{js: js, stream: cfg.streams().events, view: w.view, store: w.d.Store, log: w.log, now: w.now}
+	if err := w.feed.start(sctx); err != nil {
+		return err
+	}
+	if w.keys == nil {
+		w.keys, err = newKeySource(sctx, cfg, js, pub, w.reg, w.now, w.log, w.profilesFor)
+		if err != nil {
+			return err
+		}
+		w.bg.Add(1)
+		go func() { defer w.bg.Done(); w.keys.run(work) }()
+		for _, p := range w.view.Profiles() {
+			if p.UsesJWKS() {
+				w.keys.track(work, p.JWKSURL)
+			}
+		}
+		w.bg.Add(2)
+		go func() { defer w.bg.Done(); w.sweep(work) }()
+		go func() { defer w.bg.Done(); w.watchStore(work) }()
+	}
+	done := &handlers.Completer{Outcomes: w.d.Store, Pub: pub, Apply: func(e domain.Event) { _ = w.view.ApplyEvent(0, e) }}
+	attest := &handlers.Attest{
+		View: w.view, Barrier: w.feed, Keys: w.keys, Replays: w.d.Store, Sessions: w.d.Store, Users: w.d.Store,
+		Pub: pub, Done: done, Issuer: is, Now: w.now, Skew: cfg.ClockSkew, MaxTokenBytes: cfg.MaxTokenBytes,
+	}
+	rules := domain.ProfileRules{AllowHTTPJWKS: cfg.JWKSAllowLocal}
+	profiles := handlers.NewProfileChange(w.view, w.feed, done, w.now, w.d.Store, w.keys, rules)
+	users := handlers.NewUserChange(w.view, w.feed, done, w.now, w.d.Store)
+	adminHandle := func(ctx context.Context, subject string, in handlers.Input) (handlers.Output, error) {
+		if strings.HasSuffix(subject, ".users.commands") {
+			return users.Handle(ctx, in)
+		}
+		return profiles.Handle(ctx, in)
+	}
+	adminAbandon := func(ctx context.Context, subject string, in handlers.Input) (handlers.Output, error) {
+		return adminHandle(ctx, subject, in)
+	}
+	attestHandle := func(ctx context.Context, _ string, in handlers.Input) (handlers.Output, error) {
+		return attest.Handle(ctx, in)
+	}
+	attestAbandon := func(ctx context.Context, _ string, in handlers.Input) (handlers.Output, error) {
+		return attest.Abandon(ctx, in, errors.New("deliveries exhausted"))
+	}
+	w.runners = []*runner{
+		{kind: "admin", cons: adminCons, handle: adminHandle, abandon: adminAbandon, nc: w.d.NC, js: js, cfg: cfg, log: w.log, m: w.m, concurrency: 1},
+		{kind: "attest", cons: attestCons, handle: attestHandle, abandon: attestAbandon, nc: w.d.NC, js: js, cfg: cfg, log: w.log, m: w.m, concurrency: cfg.Concurrency},
+	}
+	for _, r := range w.runners {
+		if err := r.start(work); err != nil {
+			return err
+		}
+	}
+	sess := &handlers.Sessions{View: w.view, Barrier: w.feed, Sessions: w.d.Store, Pub: pub, Issuer: is, Now: w.now}
+	if w.service, err = startSessionsService(w.d.NC, cfg, sess, w.m); err != nil {
+		return fmt.Errorf("sessions service: %w", err)
+	}
+	return nil
+}
+
+// sweep deletes expired replay claims, ended sessions and old outcomes
+// from the store (FerretDB has no TTL indexes), and ended sessions from
+// the view.
+func (w *Worker) sweep(ctx context.Context) {
+	t := time.NewTicker(w.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := w.now()
+		w.view.Sweep(now.Add(-time.Hour))
+		sctx, cancel := context.WithTimeout(ctx, time.Minute)
+		n, err := w.d.Store.Sweep(sctx, now, time.Hour, w.cfg.OutcomeRetention)
+		cancel()
+		if err != nil {
+			w.log.Warn().Err(err).Msg("sweep")
+			continue
+		}
+		w.log.Debug().Int64("deleted", n).Msg("swept")
+	}
+}
+
+// watchStore pings the store so /readyz can say when it is unreachable.
+func (w *Worker) watchStore(ctx context.Context) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := w.d.Store.Ping(pctx)
+		cancel()
+		if was := w.storeOK.Swap(err == nil); was != (err == nil) {
+			w.log.Warn().Err(err).Bool("reachable", err == nil).Msg("store reachability changed")
+		}
+	}
+}
+
+// profilesFor lists the live profiles that name url.
+func (w *Worker) profilesFor(url string) []string {
+	var ids []string
+	for _, p := range w.view.Profiles() {
+		if p.JWKSURL == url {
+			ids = append(ids, p.ProfileID)
+		}
+	}
+	return ids
+}
