@@ -1,0 +1,379 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tat-worker/attest/domain"
+	"github.com/tat-worker/attest/worker/workertest"
+)
+
+// fixture is a running worker with one PEM profile and one user.
+type fixture struct {
+	env     *workertest.Env
+	w       *workertest.Worker
+	iss     *workertest.Issuer
+	profile string
+	user    string
+	email   string
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	env := workertest.NewEnv(t)
+	w := env.StartWorker(nil, nil)
+	f := &fixture{env: env, w: w, iss: workertest.NewIssuer(t, "https://idp.example.com/", "my-app"), email: "Ada@Example.com"}
+	rep := env.Request(env.Subject("profiles", "commands"), "", map[string]any{
+		"change_id": "c-1", "op": "upsert", "profile": map[string]any{
+			"name": "Test IdP", "issuer": f.iss.Iss, "audience": f.iss.Aud,
+			"public_keys":       []string{f.iss.PublicPEM()},
+			"attribute_mapping": map[string]any{"email": "email", "token_id": "jti", "role_ids": "roles"},
+		}})
+	mustStatus(t, rep, 200)
+	f.profile = rep["profile"].(map[string]any)["profile_id"].(string)
+	rep = env.Request(env.Subject("users", "commands"), "", map[string]any{
+		"change_id": "u-1", "op": "upsert", "user": map[string]any{
+			"emails": []any{map[string]any{"email": f.email, "verified": true}},
+			"name":   map[string]any{"first_name": "Ada", "last_name": "Lovelace"},
+		}})
+	mustStatus(t, rep, 200)
+	f.user = rep["user"].(map[string]any)["user_id"].(string)
+	return f
+}
+
+func (f *fixture) token(claims map[string]any) string {
+	c := map[string]any{"email": "ada@example.com", "jti": uuid.NewString()}
+	for k, v := range claims {
+		c[k] = v
+	}
+	return f.iss.Token(c)
+}
+
+func (f *fixture) attest(reqID string, extra map[string]any) map[string]any {
+	p := map[string]any{"request_id": reqID, "profile_id": f.profile}
+	for k, v := range extra {
+		p[k] = v
+	}
+	if _, ok := p["token"]; !ok {
+		p["token"] = f.token(nil)
+	}
+	return f.env.Request(f.env.Subject("attest", "requests"), reqID, p)
+}
+
+func mustStatus(t *testing.T, rep map[string]any, want int) {
+	t.Helper()
+	if got, _ := rep["status_code"].(float64); int(got) != want {
+		t.Fatalf("status_code = %v, want %d; reply %v", rep["status_code"], want, rep)
+	}
+}
+
+func eventsFor(evs []domain.Event, requestID string) []domain.Event {
+	var out []domain.Event
+	for _, e := range evs {
+		var d struct {
+			RequestID string `json:"request_id"`
+		}
+		_ = json.Unmarshal(e.Data, &d)
+		if d.RequestID == requestID {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func TestAttestStartsSessionAndPublishesOneEvent(t *testing.T) {
+	f := newFixture(t)
+	rep := f.attest("r-1", map[string]any{"session_duration_minutes": 60,
+		"session_custom_claims": map[string]any{"plan": "pro"}, "token": f.token(map[string]any{"roles": []string{"admin"}})})
+	mustStatus(t, rep, 200)
+	if rep["user_id"] != f.user {
+		t.Fatalf("user_id = %v, want %s", rep["user_id"], f.user)
+	}
+	sess := rep["session"].(map[string]any)
+	if !strings.HasPrefix(sess["session_id"].(string), "session-") {
+		t.Fatalf("session_id %v", sess["session_id"])
+	}
+	if got := sess["custom_claims"].(map[string]any)["plan"]; got != "pro" {
+		t.Fatalf("custom claim plan = %v", got)
+	}
+	if roles := sess["roles"].([]any); len(roles) != 1 || roles[0] != "admin" {
+		t.Fatalf("roles = %v", roles)
+	}
+	factors := sess["authentication_factors"].([]any)
+	if len(factors) != 1 || factors[0].(map[string]any)["delivery_method"] != "trusted_token_exchange" {
+		t.Fatalf("factors = %v", factors)
+	}
+	tok, _ := rep["session_token"].(string)
+	if len(tok) < 43 {
+		t.Fatalf("session_token too short: %d chars", len(tok))
+	}
+	jwt, _ := rep["session_jwt"].(string)
+	if strings.Count(jwt, ".") != 2 {
+		t.Fatalf("session_jwt not a JWS")
+	}
+	evs := eventsFor(f.env.Events(), "r-1")
+	if len(evs) != 1 || evs[0].Type != domain.EventSessionCreated {
+		t.Fatalf("events for r-1 = %+v", evs)
+	}
+	if evs[0].Subject != sess["session_id"] || evs[0].SpecVersion != "1.0" || evs[0].Source != "tat/worker" {
+		t.Fatalf("event envelope = %+v", evs[0])
+	}
+	if s := string(evs[0].Data); strings.Contains(s, tok) || strings.Contains(s, jwt) {
+		t.Fatal("event carries a bearer secret")
+	}
+	var d map[string]any
+	_ = json.Unmarshal(evs[0].Data, &d)
+	for _, k := range []string{"request_id", "profile_id", "user_id", "token_id", "token_sha256", "session"} {
+		if d[k] == nil || d[k] == "" {
+			t.Errorf("event data lacks %s: %v", k, d)
+		}
+	}
+}
+
+func TestAttestVerifyOnlyAndAttachToSession(t *testing.T) {
+	f := newFixture(t)
+	rep := f.attest("v-1", nil)
+	mustStatus(t, rep, 200)
+	if rep["session"] != nil || rep["session_token"] != nil {
+		t.Fatalf("verify-only reply carries a session: %v", rep)
+	}
+	start := f.attest("s-1", map[string]any{"session_duration_minutes": 30, "session_custom_claims": map[string]any{"a": 1, "b": 2}})
+	mustStatus(t, start, 200)
+	tok := start["session_token"].(string)
+	sid := start["session"].(map[string]any)["session_id"]
+
+	up := f.attest("s-2", map[string]any{"session_token": tok, "session_duration_minutes": 120,
+		"session_custom_claims": map[string]any{"a": nil, "c": 3}})
+	mustStatus(t, up, 200)
+	s2 := up["session"].(map[string]any)
+	if s2["session_id"] != sid || up["session_token"] != tok {
+		t.Fatalf("attach made another session: %v", up)
+	}
+	claims := s2["custom_claims"].(map[string]any)
+	if _, ok := claims["a"]; ok || claims["b"] == nil || claims["c"] == nil {
+		t.Fatalf("claims after merge = %v", claims)
+	}
+	exp, _ := time.Parse(time.RFC3339, s2["expires_at"].(string))
+	if d := time.Until(exp); d < 110*time.Minute || d > 121*time.Minute {
+		t.Fatalf("expiry not moved to now+120m: %v", d)
+	}
+	// by session_jwt as well
+	up2 := f.attest("s-3", map[string]any{"session_jwt": up["session_jwt"]})
+	mustStatus(t, up2, 200)
+	// both is refused
+	both := f.attest("s-4", map[string]any{"session_jwt": up["session_jwt"], "session_token": tok})
+	mustStatus(t, both, 400)
+	if both["error_type"] != "too_many_session_arguments" {
+		t.Fatalf("error_type = %v", both["error_type"])
+	}
+	types := map[string]string{}
+	for _, id := range []string{"v-1", "s-1", "s-2", "s-3", "s-4"} {
+		evs := eventsFor(f.env.Events(), id)
+		if len(evs) != 1 {
+			t.Fatalf("request %s has %d events", id, len(evs))
+		}
+		types[id] = evs[0].Type
+	}
+	want := map[string]string{"v-1": domain.EventAttestVerified, "s-1": domain.EventSessionCreated,
+		"s-2": domain.EventSessionUpdated, "s-3": domain.EventSessionUpdated, "s-4": domain.EventAttestFailed}
+	for id, typ := range want {
+		if types[id] != typ {
+			t.Errorf("%s: event %s, want %s", id, types[id], typ)
+		}
+	}
+}
+
+func TestRepeatedRequestIDAnswersFirstOutcome(t *testing.T) {
+	f := newFixture(t)
+	payload := map[string]any{"request_id": "dup-1", "profile_id": f.profile, "token": f.token(nil), "session_duration_minutes": 10}
+	// No Nats-Msg-Id: JetStream stores both copies; the worker must see the repeat.
+	first := f.env.Request(f.env.Subject("attest", "requests"), "", payload)
+	second := f.env.Request(f.env.Subject("attest", "requests"), "", payload)
+	mustStatus(t, first, 200)
+	mustStatus(t, second, 200)
+	if first["session_token"] != second["session_token"] ||
+		first["session"].(map[string]any)["session_id"] != second["session"].(map[string]any)["session_id"] {
+		t.Fatalf("repeat answered differently:\n%v\n%v", first, second)
+	}
+	if n := len(eventsFor(f.env.Events(), "dup-1")); n != 1 {
+		t.Fatalf("%d events for one request id", n)
+	}
+	// A failed request repeated: same failure, one event.
+	bad := map[string]any{"request_id": "dup-2", "profile_id": "nope", "token": "x.y.z"}
+	a := f.env.Request(f.env.Subject("attest", "requests"), "", bad)
+	b := f.env.Request(f.env.Subject("attest", "requests"), "", bad)
+	if a["error_type"] != "trusted_token_profile_not_found" || b["error_type"] != a["error_type"] {
+		t.Fatalf("failures: %v / %v", a, b)
+	}
+	if n := len(eventsFor(f.env.Events(), "dup-2")); n != 1 {
+		t.Fatalf("%d events for one failed request id", n)
+	}
+}
+
+func TestTokenReplayIsRefused(t *testing.T) {
+	f := newFixture(t)
+	tok := f.token(nil)
+	mustStatus(t, f.attest("t-1", map[string]any{"token": tok}), 200)
+	rep := f.attest("t-2", map[string]any{"token": tok})
+	mustStatus(t, rep, 401)
+	if rep["error_type"] != "token_replayed" {
+		t.Fatalf("error_type = %v", rep["error_type"])
+	}
+}
+
+func TestStrictDecodingKeepsWorkerRunning(t *testing.T) {
+	f := newFixture(t)
+	subj := f.env.Subject("attest", "requests")
+	cases := map[string]string{
+		"not json":      "not json at all",
+		"array":         `[1,2]`,
+		"null":          `null`,
+		"unknown field": fmt.Sprintf(`{"request_id":"x-unknown","profile_id":%q,"token":"a.b.c","extra":1}`, f.profile),
+		"wrong type":    `{"request_id":"x-type","profile_id":5,"token":"a.b.c"}`,
+		"trailing data": `{"request_id":"x-trail","profile_id":"p","token":"a.b.c"} {}`,
+		"over 64 KiB":   `{"request_id":"x-big","profile_id":"p","token":"` + strings.Repeat("a", 70<<10) + `"}`,
+		"bad id":        `{"request_id":"has space","profile_id":"p","token":"a.b.c"}`,
+	}
+	for name, body := range cases {
+		rep := f.env.Request(subj, "", body)
+		if rep["error_type"] != "invalid_request" || rep["status_code"] != float64(400) {
+			t.Errorf("%s: reply %v", name, rep)
+		}
+	}
+	// Every bad request got exactly one attest.failed event; the worker still serves.
+	failed := 0
+	for _, e := range f.env.Events() {
+		if e.Type == domain.EventAttestFailed {
+			failed++
+		}
+	}
+	if failed != len(cases) {
+		t.Fatalf("%d attest.failed events for %d bad requests", failed, len(cases))
+	}
+	mustStatus(t, f.attest("after-bad", nil), 200)
+}
+
+func TestProfileAndUserCommands(t *testing.T) {
+	f := newFixture(t)
+	pc := f.env.Subject("profiles", "commands")
+	uc := f.env.Subject("users", "commands")
+	spec := map[string]any{"profile_id": f.profile, "name": "Renamed", "issuer": f.iss.Iss, "audience": f.iss.Aud,
+		"public_keys": []string{f.iss.PublicPEM()}, "attribute_mapping": map[string]any{"email": "email", "token_id": "jti"}}
+	rep := f.env.Request(pc, "", map[string]any{"change_id": "c-2", "op": "upsert", "expected_version": 1, "profile": spec})
+	mustStatus(t, rep, 200)
+	if v := rep["profile"].(map[string]any)["version"]; v != float64(2) {
+		t.Fatalf("version = %v", v)
+	}
+	rep = f.env.Request(pc, "", map[string]any{"change_id": "c-3", "op": "upsert", "expected_version": 1, "profile": spec})
+	if rep["error_type"] != "version_conflict" || rep["status_code"] != float64(409) {
+		t.Fatalf("stale expected_version: %v", rep)
+	}
+	six := []string{}
+	for range 6 {
+		six = append(six, workertest.NewIssuer(t, "i", "a").PublicPEM())
+	}
+	spec2 := map[string]any{"issuer": "i", "audience": "a", "public_keys": six, "attribute_mapping": map[string]any{"email": "email", "token_id": "jti"}}
+	rep = f.env.Request(pc, "", map[string]any{"change_id": "c-4", "op": "upsert", "profile": spec2})
+	if rep["error_type"] != "too_many_pem_files_for_trusted_token_profile" {
+		t.Fatalf("six PEMs: %v", rep)
+	}
+	spec2["public_keys"] = []string{"not a pem"}
+	rep = f.env.Request(pc, "", map[string]any{"change_id": "c-5", "op": "upsert", "profile": spec2})
+	if rep["error_type"] != "trusted_token_profile_invalid_request" {
+		t.Fatalf("bad PEM: %v", rep)
+	}
+	// duplicate email, case-insensitive
+	rep = f.env.Request(uc, "", map[string]any{"change_id": "u-2", "op": "upsert", "user": map[string]any{
+		"emails": []any{map[string]any{"email": "ADA@example.COM"}}}})
+	if rep["error_type"] != "duplicate_email" {
+		t.Fatalf("duplicate email: %v", rep)
+	}
+	// a repeated change_id answers the first outcome and publishes nothing more
+	again := f.env.Request(pc, "", map[string]any{"change_id": "c-2", "op": "upsert", "profile": spec})
+	if again["profile"].(map[string]any)["version"] != float64(2) {
+		t.Fatalf("repeat of c-2 applied again: %v", again)
+	}
+	// deactivate the user: attest refused
+	rep = f.env.Request(uc, "", map[string]any{"change_id": "u-3", "op": "upsert", "user": map[string]any{
+		"user_id": f.user, "status": "disabled", "emails": []any{map[string]any{"email": f.email}}}})
+	mustStatus(t, rep, 200)
+	if r := f.attest("after-disable", nil); r["error_type"] != "user_not_found" {
+		t.Fatalf("disabled user attested: %v", r)
+	}
+	// delete the profile: attest refused
+	rep = f.env.Request(pc, "", map[string]any{"change_id": "c-6", "op": "delete", "profile_id": f.profile})
+	mustStatus(t, rep, 200)
+	if r := f.attest("after-delete", nil); r["error_type"] != "trusted_token_profile_not_found" {
+		t.Fatalf("deleted profile used: %v", r)
+	}
+	counts := map[string]int{}
+	for _, e := range f.env.Events() {
+		counts[e.Type]++
+	}
+	if counts[domain.EventProfileCreated] != 1 || counts[domain.EventProfileUpdated] != 1 || counts[domain.EventProfileDeleted] != 1 ||
+		counts[domain.EventProfileRejected] != 3 || counts[domain.EventUserRejected] != 1 || counts[domain.EventUserUpdated] != 1 {
+		t.Fatalf("event counts = %v", counts)
+	}
+}
+
+func TestSessionsServiceAndRestart(t *testing.T) {
+	f := newFixture(t)
+	start := f.attest("ss-1", map[string]any{"session_duration_minutes": 60})
+	mustStatus(t, start, 200)
+	tok := start["session_token"].(string)
+	call := func(ep string, body any) map[string]any {
+		t.Helper()
+		b, _ := json.Marshal(body)
+		m, err := f.env.NC.Request(f.env.Subject("sessions", ep), b, 10*time.Second)
+		if err != nil {
+			t.Fatalf("%s: %v", ep, err)
+		}
+		var out map[string]any
+		_ = json.Unmarshal(m.Data, &out)
+		return out
+	}
+	auth := call("authenticate", map[string]any{"session_token": tok})
+	mustStatus(t, auth, 200)
+	if auth["user"].(map[string]any)["user_id"] != f.user || auth["session_jwt"] == "" {
+		t.Fatalf("authenticate: %v", auth)
+	}
+	jwks := call("jwks", map[string]any{})
+	keys := jwks["keys"].([]any)
+	kid := keys[0].(map[string]any)["kid"]
+
+	// Restart the worker on the same store and NATS: keys, sessions and
+	// tokens survive.
+	if err := f.w.Stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	f.w = f.env.StartWorker(nil, nil)
+	if k := call("jwks", map[string]any{})["keys"].([]any)[0].(map[string]any)["kid"]; k != kid {
+		t.Fatalf("signing key changed across restart: %v != %v", k, kid)
+	}
+	auth = call("authenticate", map[string]any{"session_jwt": auth["session_jwt"]})
+	mustStatus(t, auth, 200)
+	rev := call("revoke", map[string]any{"session_token": tok})
+	mustStatus(t, rev, 200)
+	if r := call("authenticate", map[string]any{"session_token": tok}); r["error_type"] != "session_not_found" {
+		t.Fatalf("revoked session authenticated: %v", r)
+	}
+	if r := f.attest("ss-2", map[string]any{"session_token": tok}); r["error_type"] != "session_not_found" {
+		t.Fatalf("attest on revoked session: %v", r)
+	}
+	revoked := 0
+	for _, e := range f.env.Events() {
+		if e.Type == domain.EventSessionRevoked {
+			revoked++
+		}
+	}
+	if revoked != 1 {
+		t.Fatalf("%d session.revoked events", revoked)
+	}
+	_ = context.Background()
+}
