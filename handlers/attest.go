@@ -76,7 +76,11 @@ func (a *Attest) Handle(ctx context.Context, in Input) (Output, error) {
 		return a.fail(ctx, id, req, derr)
 	}
 	now := a.Now().UTC()
-	res, stored, err := a.attest(ctx, id, req, now)
+	checkAt := now
+	if in.Redelivered && !in.PublishedAt.IsZero() && in.PublishedAt.Before(now) {
+		checkAt = in.PublishedAt.UTC()
+	}
+	res, stored, err := a.attest(ctx, id, req, now, checkAt)
 	switch {
 	case stored != nil:
 		return a.send(ctx, *stored, true)
@@ -102,7 +106,7 @@ func (a *Attest) Abandon(ctx context.Context, in Input, cause error) (Output, er
 	return a.fail(ctx, id, req, domain.ErrInternal.Wrap(cause, "the request could not be completed"))
 }
 
-func (a *Attest) attest(ctx context.Context, id string, req domain.AttestRequest, now time.Time) (*attestation, *Outcome, error) {
+func (a *Attest) attest(ctx context.Context, id string, req domain.AttestRequest, now, checkAt time.Time) (*attestation, *Outcome, error) {
 	claims, err := req.Validate()
 	if err != nil {
 		return nil, nil, err
@@ -111,7 +115,7 @@ func (a *Attest) attest(ctx context.Context, id string, req domain.AttestRequest
 	if !ok {
 		return nil, nil, domain.ErrProfileNotFound.With("no trusted token profile %q", req.ProfileID)
 	}
-	vt, err := a.verify(ctx, profile, req.Token.Reveal(), now)
+	vt, err := a.verify(ctx, profile, req.Token.Reveal(), checkAt)
 	if err != nil {
 		return nil, nil, err
 	}

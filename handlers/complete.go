@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/tat-worker/attest/domain"
 )
@@ -15,6 +16,12 @@ type Input struct {
 	HeaderID    string // Nats-Msg-Id, used when the payload names no id
 	StreamSeq   uint64 // stream sequence: the id of last resort
 	Redelivered bool   // an earlier delivery may have done part of the work
+	// PublishedAt is when the stream stored the command. A redelivery
+	// checks token times as of then (never later than now), so a retry
+	// after an outage decides as the first attempt did and cannot leave
+	// that attempt's writes orphaned by refusing a token that expired
+	// while it waited.
+	PublishedAt time.Time
 }
 
 // Output is what the worker sends back: Reply (which alone may carry bearer

@@ -57,7 +57,7 @@ func Defaults() Config {
 		ClockSkew:        60 * time.Second,
 		MaxTokenBytes:    16 << 10,
 		Concurrency:      32,
-		MaxDeliver:       6,
+		MaxDeliver:       10,
 		AckWait:          30 * time.Second,
 		RetryBase:        500 * time.Millisecond,
 		RetryMax:         15 * time.Second,

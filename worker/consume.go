@@ -100,6 +100,7 @@ func (r *runner) process(ctx context.Context, m jetstream.Msg) {
 		HeaderID:    hdr.Get(jetstream.MsgIDHeader),
 		StreamSeq:   md.Sequence.Stream,
 		Redelivered: md.NumDelivered > 1,
+		PublishedAt: md.Timestamp,
 	}
 	stop := keepAlive(m, r.cfg.AckWait/3)
 	out, err := safely(ctx, r.handle, m.Subject(), in)
