@@ -138,16 +138,18 @@ func (h *ProfileChange) apply(ctx context.Context, id string, cmd domain.Profile
 	if err := h.Store.PutProfile(ctx, p, false); err != nil {
 		return Output{}, fmt.Errorf("store profile: %w", err)
 	}
-	if p.UsesJWKS() && h.Keys != nil {
-		// A failed first fetch does not refuse the profile: the schedule
-		// and the first token retry, and the failure is an event.
-		_ = h.Keys.Ensure(ctx, p.JWKSURL)
-	}
 	typ := domain.EventProfileCreated
 	if live {
 		typ = domain.EventProfileUpdated
 	}
-	return h.finish(ctx, "profile", id, 200, typ, p.ProfileID, ProfileEventData{ChangeID: id, Profile: &p, StatusCode: 200})
+	out, err := h.finish(ctx, "profile", id, 200, typ, p.ProfileID, ProfileEventData{ChangeID: id, Profile: &p, StatusCode: 200})
+	if err == nil && p.UsesJWKS() && h.Keys != nil {
+		// Fetched once the profile is in the view, so the refresh event
+		// names it. A failed first fetch does not refuse the profile: the
+		// schedule and the first token retry, and the failure is an event.
+		_ = h.Keys.Ensure(ctx, p.JWKSURL)
+	}
+	return out, err
 }
 
 func (h *ProfileChange) reject(ctx context.Context, id string, cmd domain.ProfileCommand, cause error) (Output, error) {

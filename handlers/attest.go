@@ -198,8 +198,14 @@ func (a *Attest) verify(ctx context.Context, p domain.Profile, raw string, now t
 	}
 	vt, err := domain.VerifyToken(raw, policy, keys, now)
 	if p.UsesJWKS() && errors.Is(err, domain.ErrUnknownKID) {
-		if keys, rerr := a.Keys.RefreshUnknownKID(ctx, p.JWKSURL); rerr == nil {
+		keys, rerr := a.Keys.RefreshUnknownKID(ctx, p.JWKSURL)
+		if len(keys) > 0 {
 			vt, err = domain.VerifyToken(raw, policy, keys, now)
+		}
+		if rerr != nil && errors.Is(err, domain.ErrUnknownKID) {
+			// The issuer may have rotated, but its JWKS could not be
+			// fetched to confirm: "could not check", not "bad token".
+			return nil, domain.ErrJWKSUnavailable.Wrap(rerr, "the token's kid is unknown and the issuer's JWKS could not be fetched")
 		}
 	}
 	return vt, err

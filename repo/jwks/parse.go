@@ -1,0 +1,221 @@
+package jwks
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/big"
+	"slices"
+
+	"github.com/tat-worker/attest/domain"
+)
+
+// ErrNoUsableKeys is returned (wrapped) by ParseJWKS when a well-formed set
+// holds no key that survives the rules.
+var ErrNoUsableKeys = errors.New("jwks: no usable signing keys in set")
+
+// maxRSABits bounds RSA moduli: a huge modulus makes every verification
+// slow, so an issuer (or whoever controls its URL) could stall the worker.
+const maxRSABits = 8192
+
+// maxKeys bounds how many keys one set may list.
+const maxKeys = 100
+
+// rawJWK holds the members of one JWK this package reads. Private members
+// are decoded only to refuse keys that carry them.
+type rawJWK struct {
+	Kty    string    `json:"kty"`
+	Use    *string   `json:"use"`
+	KeyOps *[]string `json:"key_ops"`
+	Alg    string    `json:"alg"`
+	Kid    string    `json:"kid"`
+	Crv    string    `json:"crv"`
+	X      string    `json:"x"`
+	Y      string    `json:"y"`
+	N      string    `json:"n"`
+	E      string    `json:"e"`
+	D      string    `json:"d"`
+	K      string    `json:"k"`
+}
+
+// ParseJWKS returns the signature-verification keys of a JWK Set (RFC 7517).
+// It is strict: the body must be a JSON object with a "keys" array of at
+// most 100 entries; a key is skipped when it is symmetric ("oct"), carries
+// private material, has "use" other than "sig", has "key_ops" without
+// "verify", is malformed (bad base64url, point not on its curve), is RSA
+// under domain.MinRSABits or over 8192 bits, is of a type or curve outside
+// RSA, P-256/384/521 and Ed25519, or names an "alg" that domain.AlgsForKey
+// does not allow for it. A key without "alg" gets every algorithm
+// AlgsForKey allows; a key with one gets exactly that one. A key without
+// "kid" gets its RFC 7638 thumbprint (domain.JWKThumbprint), as PEM keys do.
+// A set with no key left is an error wrapping ErrNoUsableKeys that names why
+// each key was skipped.
+func ParseJWKS(body []byte) ([]domain.PublicKey, error) {
+	var set struct {
+		Keys *[]json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(body, &set); err != nil {
+		return nil, fmt.Errorf("jwks: decode set: %w", err)
+	}
+	if set.Keys == nil {
+		return nil, errors.New(`jwks: set has no "keys" array`)
+	}
+	if len(*set.Keys) > maxKeys {
+		return nil, fmt.Errorf("jwks: set lists %d keys, more than %d", len(*set.Keys), maxKeys)
+	}
+	var keys []domain.PublicKey
+	var skipped []error
+	for i, raw := range *set.Keys {
+		k, err := parseKey(raw)
+		if err != nil {
+			skipped = append(skipped, fmt.Errorf("key %d: %w", i, err))
+			continue
+		}
+		keys = append(keys, k)
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("%w: %w", ErrNoUsableKeys, errors.Join(skipped...))
+	}
+	return keys, nil
+}
+
+func parseKey(raw json.RawMessage) (domain.PublicKey, error) {
+	var j rawJWK
+	if err := json.Unmarshal(raw, &j); err != nil {
+		return domain.PublicKey{}, fmt.Errorf("decode: %w", err)
+	}
+	if j.Use != nil && *j.Use != "sig" {
+		return domain.PublicKey{}, fmt.Errorf("use %q is not sig", *j.Use)
+	}
+	if j.KeyOps != nil && !slices.Contains(*j.KeyOps, "verify") {
+		return domain.PublicKey{}, errors.New(`key_ops lacks "verify"`)
+	}
+	if j.D != "" || j.K != "" {
+		return domain.PublicKey{}, errors.New("carries private or symmetric key material")
+	}
+	var key crypto.PublicKey
+	var err error
+	switch j.Kty {
+	case "RSA":
+		key, err = parseRSA(j)
+	case "EC":
+		key, err = parseEC(j)
+	case "OKP":
+		key, err = parseOKP(j)
+	default:
+		err = fmt.Errorf("key type %q is not accepted", j.Kty)
+	}
+	if err != nil {
+		return domain.PublicKey{}, err
+	}
+	algs := domain.AlgsForKey(key)
+	if len(algs) == 0 {
+		return domain.PublicKey{}, errors.New("no algorithm is allowed for this key")
+	}
+	if j.Alg != "" {
+		if !slices.Contains(algs, j.Alg) {
+			return domain.PublicKey{}, fmt.Errorf("alg %q does not fit this key", j.Alg)
+		}
+		algs = []string{j.Alg}
+	}
+	kid := j.Kid
+	if kid == "" {
+		if kid, err = domain.JWKThumbprint(key); err != nil {
+			return domain.PublicKey{}, err
+		}
+	}
+	return domain.PublicKey{KID: kid, Algs: algs, Key: key}, nil
+}
+
+func parseRSA(j rawJWK) (*rsa.PublicKey, error) {
+	n, err := b64(j.N, "n")
+	if err != nil {
+		return nil, err
+	}
+	e, err := b64(j.E, "e")
+	if err != nil {
+		return nil, err
+	}
+	if len(e) > 4 {
+		return nil, errors.New("rsa exponent too large")
+	}
+	var exp int
+	for _, b := range e {
+		exp = exp<<8 | int(b)
+	}
+	if exp < 3 || exp%2 == 0 || exp > math.MaxInt32 {
+		return nil, fmt.Errorf("rsa exponent %d is not valid", exp)
+	}
+	mod := new(big.Int).SetBytes(n)
+	if bits := mod.BitLen(); bits < domain.MinRSABits || bits > maxRSABits {
+		return nil, fmt.Errorf("rsa modulus of %d bits is outside [%d, %d]", bits, domain.MinRSABits, maxRSABits)
+	}
+	return &rsa.PublicKey{N: mod, E: exp}, nil
+}
+
+// curves maps JWK curve names to curves and their coordinate sizes.
+var curves = map[string]struct {
+	curve elliptic.Curve
+	size  int
+}{
+	"P-256": {elliptic.P256(), 32},
+	"P-384": {elliptic.P384(), 48},
+	"P-521": {elliptic.P521(), 66},
+}
+
+func parseEC(j rawJWK) (*ecdsa.PublicKey, error) {
+	c, ok := curves[j.Crv]
+	if !ok {
+		return nil, fmt.Errorf("curve %q is not accepted", j.Crv)
+	}
+	x, err := b64(j.X, "x")
+	if err != nil {
+		return nil, err
+	}
+	y, err := b64(j.Y, "y")
+	if err != nil {
+		return nil, err
+	}
+	if len(x) != c.size || len(y) != c.size {
+		return nil, fmt.Errorf("coordinates of a %s key must be %d bytes", j.Crv, c.size)
+	}
+	point := append(append([]byte{4}, x...), y...)
+	key, err := ecdsa.ParseUncompressedPublicKey(c.curve, point)
+	if err != nil {
+		return nil, fmt.Errorf("ec point: %w", err)
+	}
+	return key, nil
+}
+
+func parseOKP(j rawJWK) (ed25519.PublicKey, error) {
+	if j.Crv != "Ed25519" {
+		return nil, fmt.Errorf("curve %q is not accepted", j.Crv)
+	}
+	x, err := b64(j.X, "x")
+	if err != nil {
+		return nil, err
+	}
+	if len(x) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("ed25519 key must be %d bytes", ed25519.PublicKeySize)
+	}
+	return ed25519.PublicKey(x), nil
+}
+
+// b64 decodes an unpadded base64url member (RFC 7515 section 2).
+func b64(s, member string) ([]byte, error) {
+	if s == "" {
+		return nil, fmt.Errorf("member %q is missing", member)
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("member %q: %w", member, err)
+	}
+	return b, nil
+}

@@ -1,0 +1,179 @@
+package jwks
+
+import (
+	"crypto"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/tat-worker/attest/domain"
+)
+
+func TestParseJWKSFilters(t *testing.T) {
+	t.Parallel()
+	rsa2048 := rsaJWK(t, "rsa-2048", 2048)
+	ec256 := ecJWK(t, "ec-256", elliptic.P256())
+	ec384 := ecJWK(t, "ec-384", elliptic.P384())
+	ec521 := ecJWK(t, "ec-521", elliptic.P521())
+	ed := edJWK(t, "")
+	edThumb, err := domain.JWKThumbprint(ed.pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	type want struct {
+		kid  string
+		algs []string
+	}
+	tests := []struct {
+		name string
+		key  jwk
+		want *want // nil: ignored
+	}{
+		{"RSA 2048 without alg gets the RSA family", rsa2048,
+			&want{"rsa-2048", []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}}},
+		{"RSA with alg gets exactly it", rsa2048.with("kid", "rsa-ps", "alg", "PS384"), &want{"rsa-ps", []string{"PS384"}}},
+		{"RSA with use sig", rsa2048.with("kid", "rsa-sig", "use", "sig"), &want{"rsa-sig", domain.AlgsForKey(rsa2048.pub)}},
+		{"alg-less P-256 gets ES256", ec256, &want{"ec-256", []string{"ES256"}}},
+		{"alg-less P-384 gets ES384", ec384, &want{"ec-384", []string{"ES384"}}},
+		{"P-521 with ES512", ec521.with("alg", "ES512"), &want{"ec-521", []string{"ES512"}}},
+		{"key_ops with verify", ec256.with("kid", "ops", "key_ops", []string{"verify"}), &want{"ops", []string{"ES256"}}},
+		{"Ed25519 without kid gets its thumbprint", ed, &want{edThumb, []string{"EdDSA"}}},
+		{"use enc ignored", ec256.with("use", "enc"), nil},
+		{"empty use ignored", ec256.with("use", ""), nil},
+		{"key_ops without verify ignored", ec256.with("key_ops", []string{"encrypt"}), nil},
+		{"oct ignored", jwk{fields: map[string]any{"kty": "oct", "kid": "hmac", "k": b64url([]byte("0123456789abcdef0123456789abcdef"))}}, nil},
+		{"oct without k ignored", jwk{fields: map[string]any{"kty": "oct", "kid": "hmac", "alg": "HS256"}}, nil},
+		{"RSA 1024 ignored", rsaJWK(t, "rsa-1024", 1024), nil},
+		{"HS256 on an RSA key ignored", rsa2048.with("alg", "HS256"), nil},
+		{"none on an EC key ignored", ec256.with("alg", "none"), nil},
+		{"ES384 on a P-256 key ignored", ec256.with("alg", "ES384"), nil},
+		{"RS256 on an EC key ignored", ec256.with("alg", "RS256"), nil},
+		{"private member d ignored", ec256.with("d", b64url(make([]byte, 32))), nil},
+		{"point not on the curve ignored", ec256.with("y", b64url(make([]byte, 32))), nil},
+		{"short coordinate ignored", ec256.with("x", b64url(make([]byte, 31))), nil},
+		{"padded base64 ignored", ec256.with("x", ec256.fields["x"].(string)+"="), nil},
+		{"P-224 ignored", jwk{fields: map[string]any{"kty": "EC", "crv": "P-224", "x": "AA", "y": "AA"}}, nil},
+		{"secp256k1 ignored", ec256.with("crv", "secp256k1"), nil},
+		{"X25519 ignored", ed.with("crv", "X25519"), nil},
+		{"even RSA exponent ignored", rsa2048.with("e", b64url([]byte{1, 0, 0})), nil},
+		{"unknown kty ignored", jwk{fields: map[string]any{"kty": "PQ", "kid": "x"}}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			// A usable companion key keeps the set valid so the filter shows.
+			companion := ecJWK(t, "companion", elliptic.P256())
+			keys, err := ParseJWKS(setJSON(t, tc.key, companion))
+			if err != nil {
+				t.Fatalf("ParseJWKS: %v", err)
+			}
+			var got []domain.PublicKey
+			for _, k := range keys {
+				if k.KID != "companion" {
+					got = append(got, k)
+				}
+			}
+			if tc.want == nil {
+				if len(got) != 0 {
+					t.Fatalf("key accepted as %+v, want it ignored", got[0])
+				}
+				return
+			}
+			if len(got) != 1 {
+				t.Fatalf("got %d keys, want 1", len(got))
+			}
+			k := got[0]
+			if k.KID != tc.want.kid || !slices.Equal(k.Algs, tc.want.algs) {
+				t.Fatalf("got kid %q algs %v, want %q %v", k.KID, k.Algs, tc.want.kid, tc.want.algs)
+			}
+			if !k.Key.(interface{ Equal(crypto.PublicKey) bool }).Equal(tc.key.pub) {
+				t.Fatal("parsed key differs from the published one")
+			}
+		})
+	}
+}
+
+func TestParseJWKSRejectsSets(t *testing.T) {
+	t.Parallel()
+	enc := ecJWK(t, "enc", elliptic.P256()).with("use", "enc")
+	many := make([]jwk, maxKeys+1)
+	for i := range many {
+		many[i] = ecJWK(t, fmt.Sprint(i), elliptic.P256())
+	}
+	tests := []struct {
+		name string
+		body []byte
+		want error
+	}{
+		{"not JSON", []byte("<html>"), nil},
+		{"array", []byte(`[]`), nil},
+		{"no keys member", []byte(`{"kty":"EC"}`), nil},
+		{"null keys", []byte(`{"keys":null}`), nil},
+		{"empty keys", []byte(`{"keys":[]}`), ErrNoUsableKeys},
+		{"only unusable keys", setJSON(t, enc), ErrNoUsableKeys},
+		{"too many keys", setJSON(t, many...), nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			keys, err := ParseJWKS(tc.body)
+			if err == nil {
+				t.Fatalf("ParseJWKS = %d keys, want an error", len(keys))
+			}
+			if tc.want != nil && !errors.Is(err, tc.want) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+		})
+	}
+	// The error says why each key was skipped.
+	_, err := ParseJWKS(setJSON(t, enc))
+	if !strings.Contains(err.Error(), `use "enc"`) {
+		t.Errorf("error %q does not say why the key was skipped", err)
+	}
+}
+
+// TestThumbprintRFC7638 checks the example of RFC 7638 section 3.1.
+func TestThumbprintRFC7638(t *testing.T) {
+	t.Parallel()
+	const set = `{"keys":[{"kty":"RSA",
+	  "n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+	  "e":"AQAB","alg":"RS256"}]}`
+	keys, err := ParseJWKS([]byte(set))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+	if keys[0].KID != want {
+		t.Fatalf("KID = %q, want the RFC 7638 thumbprint %q", keys[0].KID, want)
+	}
+	if tp, _ := domain.JWKThumbprint(keys[0].Key.(*rsa.PublicKey)); tp != want {
+		t.Fatalf("JWKThumbprint = %q, want %q", tp, want)
+	}
+}
+
+// TestThumbprintIndependentOfSpelling: the thumbprint is the same whatever
+// members or order the JWKS used, and differs between keys.
+func TestThumbprintIndependentOfSpelling(t *testing.T) {
+	t.Parallel()
+	for _, k := range []jwk{ecJWK(t, "", elliptic.P384()), edJWK(t, ""), ecJWK(t, "", elliptic.P521())} {
+		plain, err := ParseJWKS(setJSON(t, k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		decorated, err := ParseJWKS(setJSON(t, k.with("use", "sig", "x5t", "ignored")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plain[0].KID != decorated[0].KID {
+			t.Fatalf("thumbprints differ: %q vs %q", plain[0].KID, decorated[0].KID)
+		}
+		if tp, _ := domain.JWKThumbprint(k.pub); tp != plain[0].KID {
+			t.Fatalf("JWKThumbprint(key) = %q, KID = %q", tp, plain[0].KID)
+		}
+	}
+}
