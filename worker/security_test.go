@@ -1,0 +1,214 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tat-worker/attest/domain"
+	"github.com/tat-worker/attest/worker"
+	"github.com/tat-worker/attest/worker/workertest"
+)
+
+// publishAll publishes attest payloads at once and collects the replies by
+// request_id.
+func publishAll(t *testing.T, env *workertest.Env, payloads []map[string]any) map[string]map[string]any {
+	t.Helper()
+	prefix := nats.NewInbox()
+	replies := make(chan *nats.Msg, len(payloads))
+	sub, err := env.NC.ChanSubscribe(prefix+".*", replies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var acks []jetstream.PubAckFuture
+	for i, p := range payloads {
+		b, _ := json.Marshal(p)
+		m := &nats.Msg{Subject: env.Subject("attest", "requests"), Data: b, Header: nats.Header{}}
+		m.Header.Set(worker.ReplyHeader, fmt.Sprintf("%s.%d", prefix, i))
+		f, err := env.JS.PublishMsgAsync(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acks = append(acks, f)
+	}
+	for _, f := range acks {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			t.Fatalf("publish: %v", err)
+		case <-ctx.Done():
+			t.Fatal("publish not acknowledged")
+		}
+	}
+	out := map[string]map[string]any{}
+	for len(out) < len(payloads) {
+		select {
+		case m := <-replies:
+			var r map[string]any
+			_ = json.Unmarshal(m.Data, &r)
+			out[r["request_id"].(string)] = r
+		case <-ctx.Done():
+			t.Fatalf("%d of %d replies", len(out), len(payloads))
+		}
+	}
+	return out
+}
+
+func TestJITProvisioningRaceMakesOneUser(t *testing.T) {
+	env := workertest.NewEnv(t)
+	env.StartWorker(nil, nil)
+	env.StartWorker(nil, nil)
+	iss := workertest.NewIssuer(t, "https://idp.example.com/", "my-app")
+	rep := env.Request(env.Subject("profiles", "commands"), "", map[string]any{"change_id": "p", "op": "upsert", "profile": map[string]any{
+		"issuer": iss.Iss, "audience": iss.Aud, "public_keys": []string{iss.PublicPEM()}, "can_jit_provision": true,
+		"attribute_mapping": map[string]any{"email": "email", "token_id": "jti", "external_user_id": "sub"}}})
+	mustStatus(t, rep, 200)
+	profile := rep["profile"].(map[string]any)["profile_id"].(string)
+	var payloads []map[string]any
+	for i := range 10 {
+		email := fmt.Sprintf("New.User%d@Example.com", i)
+		for j := range 3 {
+			id := fmt.Sprintf("jit-%d-%d", i, j)
+			if j == 1 {
+				email = strings.ToLower(email) // case differs: same user
+			}
+			payloads = append(payloads, map[string]any{"request_id": id, "profile_id": profile, "session_duration_minutes": 5,
+				"token": iss.Token(map[string]any{"email": email, "jti": uuid.NewString(), "sub": "ext-" + fmt.Sprint(i)})})
+		}
+	}
+	replies := publishAll(t, env, payloads)
+	for i := range 10 {
+		var uid string
+		for j := range 3 {
+			r := replies[fmt.Sprintf("jit-%d-%d", i, j)]
+			mustStatus(t, r, 200)
+			if uid == "" {
+				uid = r["user_id"].(string)
+			} else if r["user_id"] != uid {
+				t.Fatalf("email %d provisioned two users: %s and %s", i, uid, r["user_id"])
+			}
+			if ext := r["user"].(map[string]any)["external_id"]; ext != fmt.Sprintf("ext-%d", i) {
+				t.Fatalf("external_id = %v", ext)
+			}
+		}
+	}
+	created := 0
+	for _, e := range env.Events() {
+		if e.Type == domain.EventUserCreated {
+			created++
+		}
+	}
+	if created != 10 {
+		t.Fatalf("%d user.created events for 10 new users", created)
+	}
+	users, err := env.Store().LoadUsers(context.Background())
+	if err != nil || len(users) != 10 {
+		t.Fatalf("store holds %d users (%v), want 10", len(users), err)
+	}
+}
+
+// TestNoSecretReachesLogsEventsOrStreams handles tokens, session tokens and
+// session JWTs, good and bad, and then searches every log line, every event,
+// the dead letters and the store's outcomes for any of them.
+func TestNoSecretReachesLogsEventsOrStreams(t *testing.T) {
+	f := newFixture(t)
+	var secrets []string
+	keep := func(s any) {
+		if v, ok := s.(string); ok && v != "" {
+			secrets = append(secrets, v)
+		}
+	}
+	good := f.token(nil)
+	keep(good)
+	rep := f.attest("sec-1", map[string]any{"token": good, "session_duration_minutes": 30})
+	mustStatus(t, rep, 200)
+	keep(rep["session_token"])
+	keep(rep["session_jwt"])
+	up := f.attest("sec-2", map[string]any{"session_token": rep["session_token"], "session_jwt": nil})
+	mustStatus(t, up, 200)
+	keep(up["session_jwt"])
+	// Refusals that echo nothing: a replay, a tampered token, an expired one,
+	// a bad session token, a session JWT of another signer.
+	f.attest("sec-3", map[string]any{"token": good})
+	tampered := good[:len(good)-4] + "AAAA"
+	keep(tampered)
+	f.attest("sec-4", map[string]any{"token": tampered})
+	expired := f.token(map[string]any{"exp": time.Now().Add(-time.Hour).Unix(), "iat": time.Now().Add(-2 * time.Hour).Unix(), "nbf": nil})
+	keep(expired)
+	if r := f.attest("sec-5", map[string]any{"token": expired}); r["error_type"] != "jwt_expired" {
+		t.Fatalf("expired: %v", r)
+	}
+	fake := "tat_st_" + strings.Repeat("Q", 43)
+	keep(fake)
+	if r := f.attest("sec-6", map[string]any{"session_token": fake}); r["error_type"] != "session_not_found" {
+		t.Fatalf("fake session token: %v", r)
+	}
+	// Bad JSON that contains a token: the decoder must not quote it.
+	f.env.Request(f.env.Subject("attest", "requests"), "", `{"request_id":"sec-7","profile_id":"x","token":"`+good+`","extra":true}`)
+	b, _ := json.Marshal(map[string]any{"session_token": rep["session_token"]})
+	if _, err := f.env.NC.Request(f.env.Subject("sessions", "authenticate"), b, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	var haystacks []string
+	haystacks = append(haystacks, f.w.Logs.String())
+	for _, e := range f.env.Events() {
+		raw, _ := json.Marshal(e)
+		haystacks = append(haystacks, string(raw))
+	}
+	for _, d := range f.env.RawStreamData("TAT_DEADLETTER") {
+		haystacks = append(haystacks, string(d))
+	}
+	if len(f.w.Logs.String()) < 100 {
+		t.Fatal("no logs captured: the test would prove nothing")
+	}
+	for _, h := range haystacks {
+		for _, s := range secrets {
+			if strings.Contains(h, s) {
+				t.Fatalf("a bearer secret (%d chars) leaked into: %.200s", len(s), h)
+			}
+			// Also the signature part alone (a JWT split by a logger).
+			if parts := strings.Split(s, "."); len(parts) == 3 && strings.Contains(h, parts[2]) {
+				t.Fatalf("a JWT signature leaked into: %.200s", h)
+			}
+		}
+	}
+	if n := len(secrets); n < 6 {
+		t.Fatalf("only %d secrets collected", n)
+	}
+}
+
+// TestReplySubjectIntoAStreamIsRefused: a reply carries bearer secrets, so
+// a Tat-Reply-To naming one of the worker's own stream subjects is refused.
+func TestReplySubjectIntoAStreamIsRefused(t *testing.T) {
+	f := newFixture(t)
+	id := "into-stream"
+	b, _ := json.Marshal(map[string]any{"request_id": id, "profile_id": f.profile, "token": f.token(nil), "session_duration_minutes": 5})
+	m := &nats.Msg{Subject: f.env.Subject("attest", "requests"), Data: b, Header: nats.Header{}}
+	m.Header.Set(worker.ReplyHeader, f.env.Subject("events", "stolen"))
+	if _, err := f.env.JS.PublishMsg(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(eventsFor(f.env.Events(), id)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no outcome")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, e := range f.env.Events() {
+		if e.Type == "" || strings.Contains(string(e.Data), "session_token") {
+			t.Fatalf("a reply was written to the events stream: %+v", e)
+		}
+	}
+}
