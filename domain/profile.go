@@ -45,7 +45,7 @@ type ProfileRules struct {
 // given id, version and times. Every problem is a
 // trusted_token_profile_invalid_request (or too_many_pem_files_...).
 func NewProfile(spec ProfileSpec, rules ProfileRules, version int64, created, updated time.Time) (Profile, error) {
-	p := Profile{ProfileSpec: spec, Version: version, CreatedAt: created.UTC(), UpdatedAt: updated.UTC()}
+	p := Profile{ProfileSpec: spec, Version: version, CreatedAt: created.UTC().Truncate(time.Second), UpdatedAt: updated.UTC().Truncate(time.Second)}
 	if !ValidCommandID(spec.ProfileID) {
 		return Profile{}, ErrProfileInvalid.With("profile_id must be 1 to 128 characters of A-Za-z0-9._:-")
 	}

@@ -55,7 +55,7 @@ type User struct {
 // NewUser validates spec and returns the user it describes. Problems are
 // invalid_user; an empty status becomes active.
 func NewUser(spec UserSpec, version int64, created, updated time.Time) (User, error) {
-	u := User{UserSpec: spec, Version: version, CreatedAt: created.UTC(), UpdatedAt: updated.UTC()}
+	u := User{UserSpec: spec, Version: version, CreatedAt: created.UTC().Truncate(time.Second), UpdatedAt: updated.UTC().Truncate(time.Second)}
 	if !ValidCommandID(spec.UserID) {
 		return User{}, ErrInvalidUser.With("user_id must be 1 to 128 characters of A-Za-z0-9._:-")
 	}

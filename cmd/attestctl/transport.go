@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// replyHeader names the subject a command's outcome is sent to; the
+// worker's worker.ReplyHeader (contract section 1).
+const replyHeader = "Tat-Reply-To"
+
+// connect dials NATS within the timeout.
+func (c *cli) connect() (*nats.Conn, error) {
+	nc, err := nats.Connect(c.g.natsURL, nats.Name("attestctl"), nats.Timeout(c.g.timeout))
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS at %s: %w", redactURL(c.g.natsURL), err)
+	}
+	return nc, nil
+}
+
+// redactURL hides a password in a NATS URL (several URLs may be given,
+// comma-separated; each is left as is when it does not parse).
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "REDACTED")
+	} else {
+		u.User = url.User("REDACTED") // a token
+	}
+	return u.String()
+}
+
+// publishAndWait publishes a command to its JetStream subject with
+// Nats-Msg-Id id and a Tat-Reply-To inbox, waits for the stream's ack and
+// then for the one reply, and prints the reply. The inbox is subscribed
+// (and the subscription flushed to the server) before the publish, so a
+// fast worker's reply cannot be missed.
+func (c *cli) publishAndWait(subject, id string, body []byte) error {
+	ctx, cancel := context.WithTimeout(c.ctx, c.g.timeout)
+	defer cancel()
+	nc, err := c.connect()
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+
+	inbox := nc.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		return fmt.Errorf("subscribe to the reply inbox: %w", err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := nc.FlushWithContext(ctx); err != nil {
+		return fmt.Errorf("flush the inbox subscription: %w", err)
+	}
+
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	msg := nats.NewMsg(subject)
+	msg.Data = body
+	msg.Header.Set(jetstream.MsgIDHeader, id)
+	msg.Header.Set(replyHeader, inbox)
+	ack, err := js.PublishMsg(ctx, msg)
+	switch {
+	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
+		return fmt.Errorf("no stream takes %s: is attestd running against this server, with -prefix %s?", subject, c.g.prefix)
+	case err != nil:
+		return fmt.Errorf("publish to %s: %w", subject, err)
+	case ack.Duplicate:
+		return fmt.Errorf("stream %s already holds a message with Nats-Msg-Id %s (seq %d), so it dropped this copy and no reply will come; use a new id to send a new command",
+			ack.Stream, id, ack.Sequence)
+	}
+
+	reply, err := sub.NextMsgWithContext(ctx)
+	if err != nil {
+		if c.ctx.Err() != nil {
+			return fmt.Errorf("interrupted; %s is stored in %s as seq %d and will still be applied", id, ack.Stream, ack.Sequence)
+		}
+		return fmt.Errorf("no reply within %s; %s is stored in %s as seq %d and will still be applied (watch it with 'attestctl events')",
+			c.g.timeout, id, ack.Stream, ack.Sequence)
+	}
+	return printReply(c.stdout, reply.Data)
+}
+
+// printReply prints a JSON reply indented and returns a *replyError when
+// its status_code is 400 or more. A reply that is not a JSON object is
+// printed as it came and is a failure.
+func printReply(w io.Writer, data []byte) error {
+	var status struct {
+		StatusCode int    `json:"status_code"`
+		ErrorType  string `json:"error_type"`
+	}
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, data, "", "  "); err != nil || json.Unmarshal(data, &status) != nil {
+		_, _ = w.Write(append(bytes.TrimRight(data, "\n"), '\n'))
+		return errors.New("the reply is not a JSON object")
+	}
+	buf.WriteByte('\n')
+	if _, err := buf.WriteTo(w); err != nil {
+		return err
+	}
+	if status.StatusCode >= 400 {
+		return &replyError{status: status.StatusCode, errorType: status.ErrorType}
+	}
+	return nil
+}
+
+// printJSON prints v as indented JSON.
+func printJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tat-worker/attest/worker/embedded"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestSettingsReportEveryProblem(t *testing.T) {
+	_, err := loadSettings(env(map[string]string{
+		"TAT_CLOCK_SKEW": "soon", "TAT_WORKER_CONCURRENCY": "many", "TAT_JWKS_ALLOW_LOCAL": "perhaps",
+		"TAT_SUBJECT_PREFIX": "bad prefix", "TAT_MASTER_KEY": "short", "TAT_LOG_FORMAT": "xml",
+	}))
+	if err == nil {
+		t.Fatal("bad settings accepted")
+	}
+	for _, name := range []string{"TAT_CLOCK_SKEW", "TAT_WORKER_CONCURRENCY", "TAT_JWKS_ALLOW_LOCAL", "TAT_SUBJECT_PREFIX", "TAT_MASTER_KEY", "TAT_LOG_FORMAT"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s:\n%v", name, err)
+		}
+	}
+	s, err := loadSettings(env(nil))
+	if err != nil {
+		t.Fatalf("defaults refused: %v", err)
+	}
+	if s.Worker.SubjectPrefix != "tat" || s.Worker.ClockSkew != time.Minute || s.Worker.HTTPAddr != "127.0.0.1:8080" || s.DataDir != "./var" {
+		t.Fatalf("defaults: %+v", s)
+	}
+}
+
+func TestTakenNATSPortIsOneClearLine(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	err = run(context.Background(), env(map[string]string{"TAT_EMBEDDED_NATS_ADDR": l.Addr().String(), "TAT_DATA_DIR": t.TempDir()}))
+	if err == nil || !strings.Contains(err.Error(), "TAT_EMBEDDED_NATS_ADDR=") || strings.Count(err.Error(), "\n") > 0 {
+		t.Fatalf("want one line naming the setting, got: %v", err)
+	}
+}
+
+// TestEmbeddedDefaultServesAndPersists runs attestd as `make run` does
+// (embedded NATS and FerretDB under a data dir), checks its endpoints, stops
+// it, and starts it again on the same data: the session-signing key is kept.
+func TestEmbeddedDefaultServesAndPersists(t *testing.T) {
+	dir := t.TempDir()
+	kid := func() string {
+		natsAddr, _ := embedded.FreeAddr()
+		mongoAddr, _ := embedded.FreeAddr()
+		httpAddr, _ := embedded.FreeAddr()
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			done <- run(ctx, env(map[string]string{"TAT_DATA_DIR": dir, "TAT_EMBEDDED_NATS_ADDR": natsAddr,
+				"TAT_EMBEDDED_MONGODB_ADDR": mongoAddr, "TAT_HTTP_ADDR": httpAddr, "TAT_LOG_LEVEL": "warn"}))
+		}()
+		defer func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("run: %v", err)
+			}
+		}()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			resp, err := http.Get("http://" + httpAddr + "/readyz")
+			if err == nil && resp.StatusCode == 200 {
+				resp.Body.Close()
+				break
+			}
+			if err == nil {
+				resp.Body.Close()
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("never ready")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		for _, p := range []string{"/healthz", "/metrics"} {
+			resp, err := http.Get("http://" + httpAddr + p)
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("%s: %v", p, err)
+			}
+			resp.Body.Close()
+		}
+		resp, err := http.Get("http://" + httpAddr + "/.well-known/jwks.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		buf := make([]byte, 4096)
+		n, _ := resp.Body.Read(buf)
+		body := string(buf[:n])
+		i := strings.Index(body, `"kid":"`)
+		if i < 0 {
+			t.Fatalf("jwks: %s", body)
+		}
+		return body[i : i+30]
+	}
+	first := kid()
+	second := kid()
+	if first != second {
+		t.Fatalf("signing key not kept across restarts: %s vs %s", first, second)
+	}
+}
