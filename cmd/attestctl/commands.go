@@ -74,6 +74,10 @@ func applyAdmin(c *cli, cmd *command, kind adminKind, args []string) error {
 	fs := c.flags(cmd)
 	file := fs.String("f", "", "JSON `FILE` (- for stdin): a "+string(kind)+" object, or a whole command with \"op\" (required)")
 	vf := addVersionFlags(fs, "the file's, else a random UUID")
+	var pems stringList
+	if kind == "profile" {
+		fs.Var(&pems, "pem", "add the public key in PEM `FILE` to the profile's public_keys (repeatable)")
+	}
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
@@ -83,6 +87,9 @@ func applyAdmin(c *cli, cmd *command, kind adminKind, args []string) error {
 	data, err := readInput(c.stdin, *file)
 	if err != nil {
 		return err
+	}
+	if data, err = addPEMs(data, pems); err != nil {
+		return fmt.Errorf("%s: %w", *file, err)
 	}
 	body, id, err := wrapCommand(kind, data, *vf.changeID, vf.expected())
 	if err != nil {
@@ -267,4 +274,46 @@ func cmdAttest(c *cli, cmd *command, args []string) error {
 		return err
 	}
 	return c.publishAndWait(subject, req.RequestID, body)
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// addPEMs appends the PEM files' contents to the profile's public_keys, in
+// a bare profile object or in a command's "profile".
+func addPEMs(data []byte, files []string) ([]byte, error) {
+	if len(files) == 0 {
+		return data, nil
+	}
+	obj, err := decodeObject(data)
+	if err != nil {
+		return nil, err
+	}
+	target := obj
+	if raw, ok := obj["profile"]; ok {
+		if target, err = decodeObject(raw); err != nil {
+			return nil, fmt.Errorf("profile: %w", err)
+		}
+	}
+	var keys []string
+	if raw, ok := target["public_keys"]; ok {
+		if err := json.Unmarshal(raw, &keys); err != nil {
+			return nil, errors.New("public_keys must be an array of strings")
+		}
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, string(b))
+	}
+	target["public_keys"], _ = json.Marshal(keys)
+	if _, ok := obj["profile"]; ok {
+		obj["profile"], _ = json.Marshal(target)
+	}
+	return json.Marshal(obj)
 }

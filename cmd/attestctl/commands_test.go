@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -157,5 +158,34 @@ func TestAttestRequestIsSentInClear(t *testing.T) {
 	b, _ = json.Marshal(attestRequest{RequestID: "r-2", ProfileID: "p", Token: "t"})
 	if want := `{"request_id":"r-2","profile_id":"p","token":"t"}`; string(b) != want {
 		t.Errorf("%s, want %s", b, want)
+	}
+}
+
+func TestAddPEMsToBareProfileAndCommand(t *testing.T) {
+	dir := t.TempDir()
+	pemFile := dir + "/k.pub.pem"
+	if err := os.WriteFile(pemFile, []byte("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, in := range map[string]string{
+		"bare":    `{"issuer":"i","public_keys":["x"]}`,
+		"command": `{"op":"upsert","profile":{"issuer":"i","public_keys":["x"]}}`,
+	} {
+		out, err := addPEMs([]byte(in), []string{pemFile})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var v map[string]any
+		_ = json.Unmarshal(out, &v)
+		if p, ok := v["profile"].(map[string]any); ok {
+			v = p
+		}
+		keys, _ := v["public_keys"].([]any)
+		if len(keys) != 2 || !strings.Contains(keys[1].(string), "BEGIN PUBLIC KEY") {
+			t.Fatalf("%s: public_keys = %v", name, keys)
+		}
+	}
+	if out, _ := addPEMs([]byte(`{"a":1}`), nil); string(out) != `{"a":1}` {
+		t.Fatal("no -pem must leave the file as it is")
 	}
 }
