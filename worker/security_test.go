@@ -19,7 +19,7 @@ import (
 
 // publishAll publishes attest payloads at once and collects the replies by
 // request_id.
-func publishAll(t *testing.T, env *workertest.Env, payloads []map[string]any) map[string]map[string]any {
+func publishAll(t testing.TB, env *workertest.Env, payloads []map[string]any) map[string]map[string]any {
 	t.Helper()
 	prefix := nats.NewInbox()
 	replies := make(chan *nats.Msg, len(payloads))

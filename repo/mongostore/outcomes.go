@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-
 	"github.com/tat-worker/attest/domain"
 )
 
@@ -60,7 +58,8 @@ func (s *Store) Record(ctx context.Context, o domain.Outcome) (domain.Outcome, b
 	return o, true, nil
 }
 
-// Get returns the outcome stored under key.
+// Get returns the outcome stored under key, with Published set when its
+// publication marker exists.
 func (s *Store) Get(ctx context.Context, key string) (domain.Outcome, bool, error) {
 	var m outcomeModel
 	ok, err := findByID(ctx, s.db.Collection(collOutcomes), key, &m)
@@ -68,12 +67,31 @@ func (s *Store) Get(ctx context.Context, key string) (domain.Outcome, bool, erro
 		return domain.Outcome{}, false, err
 	}
 	o, err := m.domain()
-	return o, err == nil, err
+	if err != nil {
+		return o, false, err
+	}
+	if !o.Published {
+		var mark publishedModel
+		if o.Published, err = findByID(ctx, s.db.Collection(collPublished), key, &mark); err != nil {
+			return o, false, err
+		}
+	}
+	return o, true, nil
 }
 
-// MarkPublished sets the outcome's published flag (one writer: the worker
-// holding the command).
+type publishedModel struct {
+	ID        string    `bson:"_id"`
+	CreatedAt time.Time `bson:"created_at"`
+}
+
+// MarkPublished notes that the outcome's event is in the events stream. It
+// is an insert of a marker, not an update of the outcome: on FerretDB an
+// update by _id scans the whole collection, and this runs for every
+// command.
 func (s *Store) MarkPublished(ctx context.Context, key string) error {
-	_, err := s.db.Collection(collOutcomes).UpdateOne(ctx, bson.M{"_id": key}, bson.M{"$set": bson.M{"published": true}})
+	err := insert(ctx, s.db.Collection(collPublished), publishedModel{ID: key, CreatedAt: time.Now().UTC()})
+	if errors.Is(err, errConflict) {
+		return nil
+	}
 	return err
 }

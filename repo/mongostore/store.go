@@ -19,13 +19,14 @@ import (
 
 // Collection names.
 const (
-	collOutcomes = "outcomes"
-	collReplays  = "token_replays"
-	collSessions = "session_revisions"
-	collUsers    = "users"
-	collEmails   = "email_claims"
-	collProfiles = "profiles"
-	collSecrets  = "secrets"
+	collOutcomes  = "outcomes"
+	collPublished = "outcomes_published"
+	collReplays   = "token_replays"
+	collSessions  = "session_revisions"
+	collUsers     = "users"
+	collEmails    = "email_claims"
+	collProfiles  = "profiles"
+	collSecrets   = "secrets"
 )
 
 // Store is the MongoDB-wire store.
@@ -88,7 +89,8 @@ func (s *Store) Sweep(ctx context.Context, now time.Time, sessionGrace, keepOutc
 	}{
 		{collReplays, bson.M{"expires_at": bson.M{"$lt": now}}},
 		{collSessions, bson.M{"expires_at": bson.M{"$lt": now.Add(-sessionGrace)}}},
-		{collOutcomes, bson.M{"created_at": bson.M{"$lt": now.Add(-keepOutcomes)}, "published": true}},
+		{collOutcomes, bson.M{"created_at": bson.M{"$lt": now.Add(-keepOutcomes)}}},
+		{collPublished, bson.M{"created_at": bson.M{"$lt": now.Add(-keepOutcomes)}}},
 	} {
 		res, err := s.db.Collection(d.coll).DeleteMany(ctx, d.filter)
 		if err != nil {

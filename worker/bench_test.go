@@ -1,0 +1,82 @@
+package worker_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tat-worker/attest/domain"
+	"github.com/tat-worker/attest/worker/workertest"
+)
+
+func benchFixture(b *testing.B) *fixture {
+	b.Helper()
+	env := workertest.NewEnv(b)
+	w := env.StartWorker(nil, nil)
+	f := &fixture{env: env, w: w, iss: workertest.NewIssuer(b, "https://idp.example.com/", "my-app"), email: "ada@example.com"}
+	rep := env.Request(env.Subject("profiles", "commands"), "", map[string]any{"change_id": "c", "op": "upsert", "profile": map[string]any{
+		"issuer": f.iss.Iss, "audience": f.iss.Aud, "public_keys": []string{f.iss.PublicPEM()},
+		"attribute_mapping": map[string]any{"email": "email", "token_id": "jti"}}})
+	f.profile = rep["profile"].(map[string]any)["profile_id"].(string)
+	env.Request(env.Subject("users", "commands"), "", map[string]any{"change_id": "u", "op": "upsert", "user": map[string]any{
+		"emails": []any{map[string]any{"email": f.email}}}})
+	return f
+}
+
+// BenchmarkAttest measures attest requests end to end on the embedded
+// servers (publish, verify, replay claim, session insert, outcome, event,
+// reply), published in batches of 200; the time runs until every reply is
+// in. Run with scripts/bench.sh.
+func BenchmarkAttest(b *testing.B) {
+	for _, mode := range []string{"session", "verify-only"} {
+		b.Run(mode, func(b *testing.B) {
+			f := benchFixture(b)
+			const batch = 200
+			b.ResetTimer()
+			start := time.Now()
+			done := 0
+			for done < b.N {
+				n := min(batch, b.N-done)
+				payloads := make([]map[string]any, 0, n)
+				for range n {
+					id := uuid.NewString()
+					p := map[string]any{"request_id": id, "profile_id": f.profile,
+						"token": f.iss.Token(map[string]any{"email": f.email, "jti": id})}
+					if mode == "session" {
+						p["session_duration_minutes"] = 60
+					}
+					payloads = append(payloads, p)
+				}
+				replies := publishAll(b, f.env, payloads)
+				for _, r := range replies {
+					if r["status_code"] != float64(200) {
+						b.Fatalf("reply %v", r)
+					}
+				}
+				done += n
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
+		})
+	}
+}
+
+// BenchmarkVerifyToken is the token checklist alone (ES256), no I/O.
+func BenchmarkVerifyToken(b *testing.B) {
+	iss := workertest.NewIssuer(b, "https://idp.example.com/", "my-app")
+	pub, err := domain.ParsePEMPublicKey(iss.PublicPEM())
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok := iss.Token(map[string]any{"email": "a@example.com", "jti": "j"})
+	pol := domain.TokenPolicy{Issuer: iss.Iss, Audience: iss.Aud, Mapping: domain.AttributeMapping{Email: "email", TokenID: "jti"}, Skew: time.Minute}
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := domain.VerifyToken(tok, pol, []domain.PublicKey{pub}, now); err != nil {
+			b.Fatal(fmt.Sprint(err))
+		}
+	}
+}
