@@ -10,3 +10,5 @@ echo "== token checklist (domain), no I/O"
 go test -run='^$' -bench='^BenchmarkVerifyToken$' -benchmem -count="$COUNT" ./worker/
 echo "== attest end to end (NATS JetStream + FerretDB, one worker)"
 go test -run='^$' -bench='^BenchmarkAttest$' -benchtime="$BENCHTIME" -count="$COUNT" -timeout 30m ./worker/
+echo "== profile change reaching two workers' in-memory views"
+go test -run='^$' -bench='^BenchmarkProfilePropagation$' -benchtime=200x -count="$COUNT" ./worker/

@@ -80,3 +80,32 @@ func BenchmarkVerifyToken(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkProfilePropagation measures how long a profile change takes to
+// reach every worker's in-memory view: from publishing the command to both
+// of two workers holding the new version.
+func BenchmarkProfilePropagation(b *testing.B) {
+	env := workertest.NewEnv(b)
+	w1 := env.StartWorker(nil, nil)
+	w2 := env.StartWorker(nil, nil)
+	iss := workertest.NewIssuer(b, "https://idp.example.com/", "my-app")
+	spec := map[string]any{"profile_id": "p-bench", "issuer": iss.Iss, "audience": iss.Aud, "public_keys": []string{iss.PublicPEM()},
+		"attribute_mapping": map[string]any{"email": "email", "token_id": "jti"}}
+	var worst time.Duration
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		start := time.Now()
+		spec["name"] = fmt.Sprint("v", i)
+		env.Request(env.Subject("profiles", "commands"), "", map[string]any{"change_id": fmt.Sprint("pc-", i), "op": "upsert", "profile": spec})
+		for {
+			p1, ok1 := w1.W.View().Profile("p-bench")
+			p2, ok2 := w2.W.View().Profile("p-bench")
+			if ok1 && ok2 && p1.Version == int64(i+1) && p2.Version == int64(i+1) {
+				break
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+		worst = max(worst, time.Since(start))
+	}
+	b.ReportMetric(float64(worst.Microseconds())/1000, "worst-ms")
+}

@@ -103,6 +103,10 @@ func (r *runner) process(ctx context.Context, m jetstream.Msg) {
 		PublishedAt: md.Timestamp,
 	}
 	stop := keepAlive(m, r.cfg.AckWait/3)
+	// A handler stuck on a dead server must give the message back: the
+	// keep-alive would otherwise hold it forever.
+	ctx, cancel := context.WithTimeout(ctx, 2*r.cfg.AckWait)
+	defer cancel()
 	out, err := safely(ctx, r.handle, m.Subject(), in)
 	final := err != nil && int(md.NumDelivered) >= r.cfg.MaxDeliver
 	if final {

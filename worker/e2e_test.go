@@ -377,3 +377,44 @@ func TestSessionsServiceAndRestart(t *testing.T) {
 	}
 	_ = context.Background()
 }
+
+func TestAuthenticateWithDurationExtendsSessionEverywhere(t *testing.T) {
+	f := newFixture(t)
+	other := f.env.StartWorker(nil, nil)
+	start := f.attest("ext-1", map[string]any{"session_duration_minutes": 10})
+	mustStatus(t, start, 200)
+	sid := start["session"].(map[string]any)["session_id"].(string)
+	b, _ := json.Marshal(map[string]any{"session_token": start["session_token"], "session_duration_minutes": 600})
+	m, err := f.env.NC.Request(f.env.Subject("sessions", "authenticate"), b, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep map[string]any
+	_ = json.Unmarshal(m.Data, &rep)
+	mustStatus(t, rep, 200)
+	exp, _ := time.Parse(time.RFC3339, rep["session"].(map[string]any)["expires_at"].(string))
+	if d := time.Until(exp); d < 590*time.Minute {
+		t.Fatalf("expiry not extended: %v", d)
+	}
+	// Both workers' views hold the extended session.
+	deadline := time.Now().Add(10 * time.Second)
+	for _, w := range []*workertest.Worker{f.w, other} {
+		for {
+			st, ok := w.W.View().Session(sid)
+			if ok && st.Session.ExpiresAt.Equal(exp) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("a worker's view lacks the extension: %+v", st)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	// Bad duration refused.
+	b, _ = json.Marshal(map[string]any{"session_token": start["session_token"], "session_duration_minutes": 1})
+	m, _ = f.env.NC.Request(f.env.Subject("sessions", "authenticate"), b, 10*time.Second)
+	_ = json.Unmarshal(m.Data, &rep)
+	if rep["error_type"] != "invalid_session_duration_minutes" {
+		t.Fatalf("duration 1: %v", rep)
+	}
+}
