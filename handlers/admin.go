@@ -65,6 +65,44 @@ func (h *admin) resume(ctx context.Context, o Outcome) (Output, error) {
 	return Output{Reply: o.Reply, Outcome: o}, nil
 }
 
+// handle runs one admin command: decode, answer a repeat with its first
+// outcome, catch up, validate, apply; refusals become a rejected outcome,
+// other errors are transient. validate and apply see the decoded command.
+func (h *admin) handle(ctx context.Context, kind string, in Input, cmd any, changeID func() string,
+	validate func() error, apply func(id string) (Output, error), reject func(id string, err error) (Output, error)) (Output, error) {
+	id, derr, seen, err := h.begin(ctx, kind, in, cmd, changeID)
+	switch {
+	case err != nil:
+		return Output{}, err
+	case seen != nil:
+		return h.resume(ctx, *seen)
+	case derr == nil:
+		derr = validate()
+	}
+	if derr != nil {
+		return reject(id, derr)
+	}
+	out, err := apply(id)
+	if err != nil && Permanent(err) {
+		return reject(id, err)
+	}
+	return out, err
+}
+
+// rejectWith records a refused admin command: its subject is the object's
+// id when valid, else the command id.
+func (h *admin) rejectWith(ctx context.Context, kind, id, objectID, typ string, cause error, data func(e *domain.Error, objectID string) any) (Output, error) {
+	e := domain.AsError(cause)
+	if !domain.ValidCommandID(objectID) {
+		objectID = ""
+	}
+	subject := objectID
+	if subject == "" {
+		subject = id
+	}
+	return h.finish(ctx, kind, id, e.Status, typ, subject, data(e, objectID))
+}
+
 // ProfileChange applies tat.profiles.commands.
 type ProfileChange struct {
 	admin
@@ -82,23 +120,9 @@ func NewProfileChange(v *View, b Barrier, done *Completer, now func() time.Time,
 // transient.
 func (h *ProfileChange) Handle(ctx context.Context, in Input) (Output, error) {
 	var cmd domain.ProfileCommand
-	id, derr, seen, err := h.begin(ctx, "profile", in, &cmd, func() string { return cmd.ChangeID })
-	switch {
-	case err != nil:
-		return Output{}, err
-	case seen != nil:
-		return h.resume(ctx, *seen)
-	case derr == nil:
-		derr = cmd.Validate()
-	}
-	if derr != nil {
-		return h.reject(ctx, id, cmd, derr)
-	}
-	out, err := h.apply(ctx, id, cmd)
-	if err != nil && Permanent(err) {
-		return h.reject(ctx, id, cmd, err)
-	}
-	return out, err
+	return h.handle(ctx, "profile", in, &cmd, func() string { return cmd.ChangeID }, func() error { return cmd.Validate() },
+		func(id string) (Output, error) { return h.apply(ctx, id, cmd) },
+		func(id string, err error) (Output, error) { return h.reject(ctx, id, cmd, err) })
 }
 
 func (h *ProfileChange) apply(ctx context.Context, id string, cmd domain.ProfileCommand) (Output, error) {
@@ -153,18 +177,11 @@ func (h *ProfileChange) apply(ctx context.Context, id string, cmd domain.Profile
 }
 
 func (h *ProfileChange) reject(ctx context.Context, id string, cmd domain.ProfileCommand, cause error) (Output, error) {
-	e := domain.AsError(cause)
 	pid := cmd.ProfileID
 	if cmd.Profile != nil && pid == "" {
 		pid = cmd.Profile.ProfileID
 	}
-	if !domain.ValidCommandID(pid) {
-		pid = ""
-	}
-	subject := pid
-	if subject == "" {
-		subject = id
-	}
-	return h.finish(ctx, "profile", id, e.Status, domain.EventProfileRejected, subject,
-		ProfileEventData{ChangeID: id, ProfileID: pid, StatusCode: e.Status, ErrorType: e.Code, ErrorMessage: e.Message})
+	return h.rejectWith(ctx, "profile", id, pid, domain.EventProfileRejected, cause, func(e *domain.Error, pid string) any {
+		return ProfileEventData{ChangeID: id, ProfileID: pid, StatusCode: e.Status, ErrorType: e.Code, ErrorMessage: e.Message}
+	})
 }

@@ -26,23 +26,9 @@ func NewUserChange(v *View, b Barrier, done *Completer, now func() time.Time, st
 // transient.
 func (h *UserChange) Handle(ctx context.Context, in Input) (Output, error) {
 	var cmd domain.UserCommand
-	id, derr, seen, err := h.begin(ctx, "user", in, &cmd, func() string { return cmd.ChangeID })
-	switch {
-	case err != nil:
-		return Output{}, err
-	case seen != nil:
-		return h.resume(ctx, *seen)
-	case derr == nil:
-		derr = cmd.Validate()
-	}
-	if derr != nil {
-		return h.reject(ctx, id, cmd, derr)
-	}
-	out, err := h.apply(ctx, id, cmd)
-	if err != nil && Permanent(err) {
-		return h.reject(ctx, id, cmd, err)
-	}
-	return out, err
+	return h.handle(ctx, "user", in, &cmd, func() string { return cmd.ChangeID }, func() error { return cmd.Validate() },
+		func(id string) (Output, error) { return h.apply(ctx, id, cmd) },
+		func(id string, err error) (Output, error) { return h.reject(ctx, id, cmd, err) })
 }
 
 func (h *UserChange) apply(ctx context.Context, id string, cmd domain.UserCommand) (Output, error) {
@@ -149,18 +135,11 @@ func (h *UserChange) claimAll(ctx context.Context, userID string, emails, held [
 }
 
 func (h *UserChange) reject(ctx context.Context, id string, cmd domain.UserCommand, cause error) (Output, error) {
-	e := domain.AsError(cause)
 	uid := cmd.UserID
 	if cmd.User != nil && uid == "" {
 		uid = cmd.User.UserID
 	}
-	if !domain.ValidCommandID(uid) {
-		uid = ""
-	}
-	subject := uid
-	if subject == "" {
-		subject = id
-	}
-	return h.finish(ctx, "user", id, e.Status, domain.EventUserRejected, subject,
-		UserEventData{ChangeID: id, UserID: uid, StatusCode: e.Status, ErrorType: e.Code, ErrorMessage: e.Message})
+	return h.rejectWith(ctx, "user", id, uid, domain.EventUserRejected, cause, func(e *domain.Error, uid string) any {
+		return UserEventData{ChangeID: id, UserID: uid, StatusCode: e.Status, ErrorType: e.Code, ErrorMessage: e.Message}
+	})
 }
