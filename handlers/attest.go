@@ -113,7 +113,13 @@ func (a *Attest) attest(ctx context.Context, id string, req domain.AttestRequest
 	}
 	profile, ok := a.View.Profile(req.ProfileID)
 	if !ok {
-		return nil, nil, domain.ErrProfileNotFound.With("no trusted token profile %q", req.ProfileID)
+		// Created a moment ago through another worker? Catch up once.
+		if err := a.Barrier.CatchUp(ctx); err != nil {
+			return nil, nil, err
+		}
+		if profile, ok = a.View.Profile(req.ProfileID); !ok {
+			return nil, nil, domain.ErrProfileNotFound.With("no trusted token profile %q", req.ProfileID)
+		}
 	}
 	vt, err := a.verify(ctx, profile, req.Token.Reveal(), checkAt)
 	if err != nil {
