@@ -54,6 +54,9 @@ func (h *Sessions) Authenticate(ctx context.Context, data []byte) SessionReply {
 	if err := domain.DecodeStrict(data, &req); err != nil {
 		return errorReply(err)
 	}
+	if !req.SessionToken.Empty() && !req.SessionJWT.Empty() {
+		return errorReply(domain.ErrTooManySessionArguments.With("send session_token or session_jwt, not both"))
+	}
 	now := h.Now().UTC()
 	if req.SessionDurationMinutes != nil {
 		if err := domain.ValidateSessionDuration(*req.SessionDurationMinutes); err != nil {

@@ -410,6 +410,13 @@ func TestAuthenticateWithDurationExtendsSessionEverywhere(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
+	// Both arguments refused.
+	b, _ = json.Marshal(map[string]any{"session_token": start["session_token"], "session_jwt": start["session_jwt"]})
+	m, _ = f.env.NC.Request(f.env.Subject("sessions", "authenticate"), b, 10*time.Second)
+	_ = json.Unmarshal(m.Data, &rep)
+	if rep["error_type"] != "too_many_session_arguments" {
+		t.Fatalf("both arguments: %v", rep)
+	}
 	// Bad duration refused.
 	b, _ = json.Marshal(map[string]any{"session_token": start["session_token"], "session_duration_minutes": 1})
 	m, _ = f.env.NC.Request(f.env.Subject("sessions", "authenticate"), b, 10*time.Second)
