@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 )
 
 // MaxPayloadBytes is the largest command payload the worker decodes.
@@ -21,6 +22,9 @@ func DecodeStrict(data []byte, v any) error {
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return ErrInvalidRequest.With("payload must be a JSON object")
+	}
+	if err := checkMemberNames(data, reflect.TypeOf(v)); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()

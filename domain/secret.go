@@ -2,6 +2,8 @@ package domain
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
 	"log/slog"
 )
 
@@ -39,4 +41,14 @@ func (s *Secret) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	return json.Unmarshal(b, &s.v)
+}
+
+// Format prints REDACTED for every verb: fmt calls String only for
+// %v %s %q %x %X and would print the field itself for %d, %t, %p and others.
+func (s Secret) Format(f fmt.State, verb rune) {
+	if verb == 'q' {
+		fmt.Fprintf(f, "%q", redacted)
+		return
+	}
+	io.WriteString(f, redacted)
 }

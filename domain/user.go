@@ -146,10 +146,15 @@ func NewJITUser(email, externalID string, now time.Time) (User, error) {
 	if err != nil {
 		return User{}, ErrInvalidClaims.With("the token's email is not a valid address")
 	}
-	return NewUser(UserSpec{
+	u, err := NewUser(UserSpec{
 		UserID:     JITUserID(norm),
 		Emails:     []UserEmail{{Email: email, Verified: true}},
 		Status:     UserActive,
 		ExternalID: externalID,
 	}, 1, now, now)
+	if err != nil {
+		// Everything in it came from the token's claims.
+		return User{}, ErrInvalidClaims.Wrap(err, "the token's claims cannot make a user: %s", AsError(err).Message)
+	}
+	return u, nil
 }
