@@ -257,7 +257,8 @@ func (w *Worker) start(ctx, work context.Context) error {
 	if w.service, err = startSessionsService(w.d.NC, cfg, sess, w.m); err != nil {
 		return fmt.Errorf("sessions service: %w", err)
 	}
-	return nil
+	// Ready means the server knows the service's subscriptions.
+	return w.d.NC.FlushTimeout(5 * time.Second)
 }
 
 // sweep deletes expired replay claims, ended sessions and old outcomes

@@ -95,6 +95,10 @@ func startFakeWorker(t *testing.T) *fakeWorker {
 	_ = g.AddEndpoint("authenticate", echo(200))
 	_ = g.AddEndpoint("revoke", echo(404))
 	_ = g.AddEndpoint("jwks", micro.HandlerFunc(func(r micro.Request) { _ = r.Respond([]byte(`{"keys":[]}`)) }))
+	// The CLI connects separately: the server must know the endpoints first.
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	return w
 }
 
