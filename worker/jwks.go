@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -30,6 +31,7 @@ type keySource struct {
 	pub      handlers.Publisher
 	log      zerolog.Logger
 	profiles func(url string) []string
+	tracking sync.WaitGroup
 }
 
 func newKeySource(ctx context.Context, cfg Config, js jetstream.JetStream, pub handlers.Publisher, reg prometheus.Registerer, now func() time.Time, log zerolog.Logger, profiles func(url string) []string) (*keySource, error) {
@@ -82,12 +84,21 @@ func (k *keySource) Ensure(ctx context.Context, url string) error {
 	return k.cache.Ensure(ctx, url)
 }
 
-// track registers a URL found at start and fetches it in the background.
+// track registers a URL found at start and fetches it in the background;
+// run waits for these fetches before it returns.
 func (k *keySource) track(ctx context.Context, url string) {
-	go func() { _ = k.cache.Ensure(ctx, url) }()
+	k.tracking.Add(1)
+	go func() {
+		defer k.tracking.Done()
+		_ = k.cache.Ensure(ctx, url)
+	}()
 }
 
-func (k *keySource) run(ctx context.Context) { k.cache.Run(ctx) }
+// run keeps the refresh schedule until ctx ends.
+func (k *keySource) run(ctx context.Context) {
+	k.cache.Run(ctx)
+	k.tracking.Wait()
+}
 
 // JWKSEventData is the data of tat.jwks.refreshed and refresh_failed.
 type JWKSEventData struct {
