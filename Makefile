@@ -33,7 +33,7 @@ test-fuzz:
 
 ## test-chaos: crash, outage, fleet and cluster tests (longer; .ci/run runs them)
 test-chaos:
-	$(GO) test -race -count=1 -timeout 30m -tags chaos -run 'Chaos' ./chaos/...
+	$(GO) test -race -count=1 -timeout 30m -tags chaos -run 'Chaos' ./worker/chaos/...
 
 ## bench: attest throughput and latency (see scripts/bench.sh)
 bench:

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"strings"
@@ -19,6 +20,9 @@ import (
 
 // ReplyHeader names the subject a command's outcome is sent to.
 const ReplyHeader = "Tat-Reply-To"
+
+// errDeliveriesExhausted is the cause of a delivery past MaxDeliver.
+var errDeliveriesExhausted = errors.New("deliveries exhausted")
 
 type handleFunc func(ctx context.Context, subject string, in handlers.Input) (handlers.Output, error)
 
@@ -53,9 +57,13 @@ func (r *runner) start(work context.Context) error {
 			defer func() { <-r.sem; r.wg.Done() }()
 			r.process(work, m)
 		}()
-	}, jetstream.PullMaxMessages(r.concurrency), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		r.log.Debug().Err(err).Str("consumer", r.kind).Msg("consume")
-	}))
+	}, jetstream.PullMaxMessages(r.concurrency),
+		// Short pull requests: after a cluster node dies, a pull parked on
+		// it expires in seconds instead of the default 30.
+		jetstream.PullExpiry(5*time.Second),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			r.log.Debug().Err(err).Str("consumer", r.kind).Msg("consume")
+		}))
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", r.kind, err)
 	}
@@ -103,15 +111,26 @@ func (r *runner) process(ctx context.Context, m jetstream.Msg) {
 		PublishedAt: md.Timestamp,
 	}
 	stop := keepAlive(m, r.cfg.AckWait/3)
-	// A handler stuck on a dead server must give the message back: the
-	// keep-alive would otherwise hold it forever.
-	ctx, cancel := context.WithTimeout(ctx, 2*r.cfg.AckWait)
-	defer cancel()
-	out, err := safely(ctx, r.handle, m.Subject(), in)
+	var out handlers.Output
+	if int(md.NumDelivered) > r.cfg.MaxDeliver {
+		// Dead-lettered on an earlier delivery, whose abandoning did not
+		// finish: the command ends abandoned (or with the outcome already
+		// stored), never with a later success behind its dead letter.
+		err = errDeliveriesExhausted
+	} else {
+		// A handler stuck on a dead server must give the message back: the
+		// keep-alive would otherwise hold it forever.
+		hctx, cancel := context.WithTimeout(ctx, 2*r.cfg.AckWait)
+		out, err = safely(hctx, r.handle, m.Subject(), in)
+		cancel()
+	}
 	final := err != nil && int(md.NumDelivered) >= r.cfg.MaxDeliver
 	if final {
-		r.deadLetter(ctx, m, md, err)
-		out, err = safely(ctx, r.abandon, m.Subject(), in)
+		// A deadline of their own: the handler's may be spent.
+		fctx, cancel := context.WithTimeout(ctx, 2*r.cfg.AckWait)
+		r.deadLetter(fctx, m, md, err)
+		out, err = safely(fctx, r.abandon, m.Subject(), in)
+		cancel()
 	}
 	stop()
 	log := r.log.With().Str("kind", r.kind).Uint64("stream_seq", md.Sequence.Stream).Uint64("deliveries", md.NumDelivered).Logger()

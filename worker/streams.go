@@ -54,7 +54,7 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, c Config) (attes
 		{
 			Name: n.deadletter, Subjects: []string{c.subject("deadletter", ">")},
 			Retention: jetstream.LimitsPolicy, MaxAge: c.EventsMaxAge, MaxBytes: c.EventsMaxSize,
-			Storage: jetstream.FileStorage, Replicas: c.Replicas,
+			Storage: jetstream.FileStorage, Replicas: c.Replicas, Duplicates: c.DedupWindow,
 			Description: "commands that exhausted their deliveries, with the reason (never the payload)",
 		},
 	}

@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -51,6 +50,13 @@ type harness struct {
 	userID    string
 	workers   []*workerProc
 	baseline  uint64 // events stored before the load
+	began     time.Time
+}
+
+// logf logs with the time since the harness began.
+func (h *harness) logf(format string, args ...any) {
+	h.t.Helper()
+	h.t.Logf("[%6.2fs] %s", time.Since(h.began).Seconds(), fmt.Sprintf(format, args...))
 }
 
 func newHarness(t *testing.T, natsURL, mongoURI string) *harness {
@@ -58,7 +64,7 @@ func newHarness(t *testing.T, natsURL, mongoURI string) *harness {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	h := &harness{
-		t: t, dir: t.TempDir(), natsURL: natsURL, mongoURI: mongoURI, database: "tat",
+		t: t, dir: t.TempDir(), natsURL: natsURL, began: time.Now(), mongoURI: mongoURI, database: "tat",
 		masterKey: base64.StdEncoding.EncodeToString(key),
 		idp:       workertest.NewIssuer(t, "https://idp.chaos.example/", "chaos-app"),
 	}
@@ -116,6 +122,7 @@ func (h *harness) setup() {
 	}
 	info := h.streamInfo(eventsStream)
 	h.baseline = info.State.Msgs
+	h.logf("set up: profile and user in every worker's view")
 }
 
 // command publishes an admin command with a reply inbox and returns the
@@ -243,4 +250,17 @@ func (h *harness) waitProgress(n int, timeout time.Duration) int {
 	}
 }
 
-var errNotYet = errors.New("not yet")
+// redeliveries is how many deliveries of the attest consumer were repeats
+// (deliveries minus messages delivered).
+func (h *harness) redeliveries() uint64 {
+	h.t.Helper()
+	for range 50 {
+		ci, err := h.consumerInfo()
+		if err == nil {
+			return ci.Delivered.Consumer - ci.Delivered.Stream
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	h.t.Fatal("attest consumer info unavailable")
+	return 0
+}

@@ -93,6 +93,7 @@ type publisher struct {
 
 func (h *harness) publish(l *load) *publisher {
 	p := &publisher{done: make(chan struct{})}
+	h.watchProgress()
 	go func() {
 		defer close(p.done)
 		for _, r := range l.reqs {
@@ -117,6 +118,7 @@ func (p *publisher) wait(h *harness) {
 	h.t.Helper()
 	select {
 	case <-p.done:
+		h.logf("all %d requests published", p.sent)
 	case <-time.After(3 * time.Minute):
 		h.t.Fatal("publishing the load did not finish within 3 minutes")
 	}

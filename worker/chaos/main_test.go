@@ -3,9 +3,13 @@
 // Package chaos proves issue 5: every attest request ends in exactly one
 // outcome and no session is made twice, while workers are killed, drained,
 // multiplied, and while NATS or the store go away. Workers run as child
-// processes of the attestd binary built once per run; NATS and FerretDB run
-// in the test process (or as nats-server processes for the cluster test),
-// all on 127.0.0.1 free ports with their files in temporary directories.
+// processes of the attestd binary built once per run. NATS runs in the test
+// process (or as nats-server processes for the cluster test). FerretDB runs
+// as a process of its own (worker/embedded's server, built without -race by
+// ./ferretd): in a -race test binary the SQLite engine is instrumented and
+// some twenty times slower, and the suite would measure the race detector
+// rather than the worker. Everything listens on 127.0.0.1 free ports and
+// keeps its files in temporary directories.
 //
 // Run with: go test -race -tags chaos -run Chaos ./worker/chaos/...
 package chaos
@@ -25,6 +29,9 @@ var (
 	// attestdBin is cmd/attestd, built in TestMain (with -race when the
 	// tests run with -race).
 	attestdBin string
+	// ferretdBin is ./ferretd: the embedded FerretDB as a process, built
+	// without -race (see ferretProc).
+	ferretdBin string
 	// moduleRoot is the module's directory, two levels up.
 	moduleRoot string
 
@@ -55,6 +62,11 @@ func runMain(m *testing.M) int {
 	}
 	if err := goBuild(append(args, "./cmd/attestd")...); err != nil {
 		fmt.Fprintln(os.Stderr, "chaos: build attestd:", err)
+		return 2
+	}
+	ferretdBin = filepath.Join(binDir, "ferretd")
+	if err := goBuild("build", "-tags", "chaos", "-o", ferretdBin, "./worker/chaos/ferretd"); err != nil {
+		fmt.Fprintln(os.Stderr, "chaos: build ferretd:", err)
 		return 2
 	}
 	return m.Run()

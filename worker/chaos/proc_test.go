@@ -4,7 +4,6 @@ package chaos
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -246,9 +245,14 @@ func (w *workerProc) cleanup() {
 	w.mu.Lock()
 	logs := append([]string{}, w.logs...)
 	w.mu.Unlock()
+	keep := os.Getenv("CHAOS_LOG_DIR") // keep every worker log there, for debugging
 	for _, p := range logs {
 		b, _ := os.ReadFile(p)
 		s := string(b)
+		if keep != "" {
+			_ = os.MkdirAll(keep, 0o755)
+			_ = os.WriteFile(filepath.Join(keep, w.t.Name()+"-"+w.name+"-"+filepath.Base(p)), b, 0o644)
+		}
 		if strings.Contains(s, "WARNING: DATA RACE") || strings.Contains(s, "panic:") {
 			w.t.Errorf("worker %s: race or panic in %s:\n%s", w.name, filepath.Base(p), s)
 			continue
@@ -259,18 +263,38 @@ func (w *workerProc) cleanup() {
 	}
 }
 
-// logText returns every log line the worker wrote so far, all processes.
-func (w *workerProc) logText() string {
-	w.mu.Lock()
-	logs := append([]string{}, w.logs...)
-	w.mu.Unlock()
-	var b strings.Builder
-	for _, p := range logs {
-		data, err := os.ReadFile(p)
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			continue
+// waitReadyz polls /readyz until it answers want, for at most timeout,
+// and returns how long that took. The process must stay up meanwhile.
+func (w *workerProc) waitReadyz(want int, timeout time.Duration) time.Duration {
+	w.t.Helper()
+	start := time.Now()
+	last := 0
+	for time.Since(start) < timeout {
+		if !w.running() {
+			w.t.Fatalf("worker %s exited (%v) while waiting for /readyz %d; log:\n%s", w.name, w.exitErr(), want, tail(w.lastLog(), 40))
 		}
-		b.Write(data)
+		code, _ := w.readyz()
+		if code == want {
+			return time.Since(start)
+		}
+		last = code
+		time.Sleep(100 * time.Millisecond)
 	}
-	return b.String()
+	w.t.Fatalf("worker %s: /readyz did not answer %d within %s (last %d)", w.name, want, timeout, last)
+	return 0
+}
+
+// holdReadyz requires /readyz to answer want on every poll for d.
+func (w *workerProc) holdReadyz(want int, d time.Duration) {
+	w.t.Helper()
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		if !w.running() {
+			w.t.Fatalf("worker %s exited (%v); log:\n%s", w.name, w.exitErr(), tail(w.lastLog(), 40))
+		}
+		if code, err := w.readyz(); code != want {
+			w.t.Fatalf("worker %s: /readyz answered %d (%v), want %d", w.name, code, err, want)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

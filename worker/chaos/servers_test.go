@@ -239,3 +239,88 @@ func tail(path string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// ferretProc is FerretDB as a child process (./ferretd) on a fixed address
+// and directory: it can be killed and started again with its data.
+type ferretProc struct {
+	t       *testing.T
+	addr    string
+	dir     string
+	starts  int
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	done    chan struct{}
+	logPath string
+}
+
+func startFerretProc(t *testing.T) *ferretProc {
+	t.Helper()
+	addr, err := embedded.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &ferretProc{t: t, addr: addr, dir: filepath.Join(t.TempDir(), "ferret")}
+	f.start()
+	t.Cleanup(func() {
+		f.kill()
+		if t.Failed() {
+			t.Logf("ferretd log (tail):\n%s", tail(f.logPath, 20))
+		}
+	})
+	return f
+}
+
+func (f *ferretProc) uri() string { return "mongodb://" + f.addr + "/" }
+
+// start runs the process and waits until it accepts connections.
+func (f *ferretProc) start() {
+	f.t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.starts++
+	f.logPath = filepath.Join(filepath.Dir(f.dir), fmt.Sprintf("ferretd-%d.log", f.starts))
+	logf, err := os.Create(f.logPath)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		cmd := exec.Command(ferretdBin, f.addr, f.dir)
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if err := cmd.Start(); err != nil {
+			f.t.Fatalf("start ferretd: %v", err)
+		}
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		for {
+			b, _ := os.ReadFile(f.logPath)
+			if strings.Contains(string(b), "ready") {
+				f.cmd, f.done = cmd, done
+				go func() { <-done; logf.Close() }()
+				return
+			}
+			select {
+			case <-done:
+			case <-time.After(20 * time.Millisecond):
+				continue
+			}
+			break // exited before ready: the port may still be held; try again
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("ferretd did not start on %s:\n%s", f.addr, tail(f.logPath, 20))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// kill ends the process with SIGKILL (a crash) and waits for it.
+func (f *ferretProc) kill() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cmd == nil {
+		return
+	}
+	_ = f.cmd.Process.Signal(syscall.SIGKILL)
+	<-f.done
+	f.cmd = nil
+}

@@ -13,21 +13,66 @@ import (
 // events without acks) is finished by the redelivery, once.
 func TestChaosSIGKILL(t *testing.T) {
 	nats := startNATSNode(t)
-	fe := startFerretNode(t)
+	fe := startFerretProc(t)
 	h := newHarness(t, nats.url(), fe.uri())
 	w := h.newWorker("w1")
 	w.start()
 	h.setup()
 
-	l := h.plan("kill", 2000)
+	l := h.plan("kill", 3000)
 	pub := h.publish(l)
 	n := len(l.reqs)
 	for i, at := range []int{n / 5, n * 2 / 5, n * 3 / 5} {
 		got := h.waitProgress(at, 3*time.Minute)
 		w.kill()
-		t.Logf("SIGKILL %d at %d outcomes", i+1, got)
+		h.logf("SIGKILL %d at %d outcomes", i+1, got)
 		w.start()
 	}
+	pub.wait(h)
+	h.check(l, checkOpts{})
+	// The kills landed on work in flight: some messages came again.
+	if r := h.redeliveries(); r == 0 {
+		t.Errorf("no redeliveries: the kills hit no work in flight")
+	} else {
+		h.logf("%d redeliveries", r)
+	}
+}
+
+// TestChaosSIGTERMDrains stops the worker with SIGTERM in the middle of
+// the load: it finishes what it holds and exits 0 within its drain
+// timeout (TAT_SHUTDOWN_TIMEOUT=10s); a new process finishes the rest.
+func TestChaosSIGTERMDrains(t *testing.T) {
+	nats := startNATSNode(t)
+	fe := startFerretProc(t)
+	h := newHarness(t, nats.url(), fe.uri())
+	w := h.newWorker("w1")
+	w.start()
+	h.setup()
+
+	l := h.plan("term", 3000)
+	pub := h.publish(l)
+	at := h.waitProgress(len(l.reqs)/4, 3*time.Minute)
+	took, err := w.term(20 * time.Second)
+	if err != nil {
+		t.Fatalf("SIGTERM at %d outcomes: %v (after %s); log:\n%s", at, err, took, tail(w.lastLog(), 40))
+	}
+	// The drain timeout is 10s; stopping the store client and the NATS
+	// connection after it may take a moment more.
+	if took > 15*time.Second {
+		t.Errorf("exit took %s after SIGTERM, drain timeout is 10s", took)
+	}
+	after := h.progress()
+	ci, _ := h.consumerInfo()
+	pending := -1
+	if ci != nil {
+		pending = ci.NumAckPending
+	}
+	h.logf("SIGTERM at %d outcomes: exited 0 after %s; %d outcomes then, %d delivered and unacknowledged", at, took.Round(time.Millisecond), after, pending)
+	// Draining acknowledges everything the worker took.
+	if pending != 0 {
+		t.Errorf("%d messages delivered to the drained worker are unacknowledged", pending)
+	}
+	w.start()
 	pub.wait(h)
 	h.check(l, checkOpts{})
 }
