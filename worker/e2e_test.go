@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -116,6 +117,18 @@ func TestAttestStartsSessionAndPublishesOneEvent(t *testing.T) {
 	jwt, _ := rep["session_jwt"].(string)
 	if strings.Count(jwt, ".") != 2 {
 		t.Fatalf("session_jwt not a JWS")
+	}
+	// The session JWT: ES256 with the worker's kid, the session under
+	// tat_session, custom claims at the top level, a 5-minute life.
+	parts := strings.Split(jwt, ".")
+	hdr, _ := base64.RawURLEncoding.DecodeString(parts[0])
+	body, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	var h, c map[string]any
+	_ = json.Unmarshal(hdr, &h)
+	_ = json.Unmarshal(body, &c)
+	if h["alg"] != "ES256" || h["kid"] == nil || c["plan"] != "pro" || c["sub"] != f.user || c["iss"] == nil || c["aud"] == nil ||
+		c["tat_session"].(map[string]any)["session_id"] != sess["session_id"] || c["exp"].(float64)-c["iat"].(float64) != 300 {
+		t.Fatalf("session jwt header %v claims %v", h, c)
 	}
 	evs := eventsFor(f.env.Events(), "r-1")
 	if len(evs) != 1 || evs[0].Type != domain.EventSessionCreated {
