@@ -264,3 +264,16 @@ func (h *harness) redeliveries() uint64 {
 	h.t.Fatal("attest consumer info unavailable")
 	return 0
 }
+
+// oneWorker starts a NATS server, a store process and one worker, and sets
+// up the profiles and users of the load: the opening of most tests.
+func oneWorker(t *testing.T) (*natsNode, *ferretProc, *harness, *workerProc) {
+	t.Helper()
+	nats := startNATSNode(t)
+	fe := startFerretProc(t)
+	h := newHarness(t, nats.url(), fe.uri())
+	w := h.newWorker("w1")
+	w.start()
+	h.setup()
+	return nats, fe, h, w
+}

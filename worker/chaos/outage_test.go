@@ -13,12 +13,7 @@ import (
 // up, /readyz answers 503 while NATS is gone and 200 once it is back, and
 // the load finishes with one outcome per request.
 func TestChaosNATSRestart(t *testing.T) {
-	nats := startNATSNode(t)
-	fe := startFerretProc(t)
-	h := newHarness(t, nats.url(), fe.uri())
-	w := h.newWorker("w1")
-	w.start()
-	h.setup()
+	nats, _, h, w := oneWorker(t)
 
 	l := h.plan("natsdown", 3000)
 	pub := h.publish(l)
@@ -45,12 +40,7 @@ func TestChaosNATSRestart(t *testing.T) {
 // after. A request may end in internal_server_error only when it exhausted
 // its deliveries (and then it has a dead letter); none may be lost or doubled.
 func TestChaosStoreOutage(t *testing.T) {
-	nats := startNATSNode(t)
-	fe := startFerretProc(t)
-	h := newHarness(t, nats.url(), fe.uri())
-	w := h.newWorker("w1")
-	w.start()
-	h.setup()
+	_, fe, h, w := oneWorker(t)
 
 	l := h.plan("storedown", 3000)
 	pub := h.publish(l)

@@ -12,12 +12,7 @@ import (
 // (claimed tokens, sessions without outcomes, outcomes without events,
 // events without acks) is finished by the redelivery, once.
 func TestChaosSIGKILL(t *testing.T) {
-	nats := startNATSNode(t)
-	fe := startFerretProc(t)
-	h := newHarness(t, nats.url(), fe.uri())
-	w := h.newWorker("w1")
-	w.start()
-	h.setup()
+	_, _, h, w := oneWorker(t)
 
 	l := h.plan("kill", 3000)
 	pub := h.publish(l)
@@ -42,12 +37,7 @@ func TestChaosSIGKILL(t *testing.T) {
 // the load: it finishes what it holds and exits 0 within its drain
 // timeout (TAT_SHUTDOWN_TIMEOUT=10s); a new process finishes the rest.
 func TestChaosSIGTERMDrains(t *testing.T) {
-	nats := startNATSNode(t)
-	fe := startFerretProc(t)
-	h := newHarness(t, nats.url(), fe.uri())
-	w := h.newWorker("w1")
-	w.start()
-	h.setup()
+	_, _, h, w := oneWorker(t)
 
 	l := h.plan("term", 3000)
 	pub := h.publish(l)
