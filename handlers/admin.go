@@ -89,6 +89,23 @@ func (h *admin) handle(ctx context.Context, kind string, in Input, cmd any, chan
 	return out, err
 }
 
+// abandon ends an admin command that exhausted its deliveries: rejected
+// with internal_server_error, unless it already has an outcome. It never
+// applies the command.
+func (h *admin) abandon(ctx context.Context, kind string, in Input, cmd any, changeID func() string, cause error,
+	reject func(id string, err error) (Output, error)) (Output, error) {
+	_ = domain.DecodeStrict(in.Data, cmd)
+	id := commandID(changeID(), in)
+	o, ok, err := h.Done.Outcomes.Get(ctx, kind+":"+id)
+	if err != nil {
+		return Output{}, fmt.Errorf("look up outcome: %w", err)
+	}
+	if ok {
+		return h.resume(ctx, o)
+	}
+	return reject(id, domain.ErrInternal.Wrap(cause, "the command could not be completed"))
+}
+
 // rejectWith records a refused admin command: its subject is the object's
 // id when valid, else the command id.
 func (h *admin) rejectWith(ctx context.Context, kind, id, objectID, typ string, cause error, data func(e *domain.Error, objectID string) any) (Output, error) {
@@ -122,6 +139,13 @@ func (h *ProfileChange) Handle(ctx context.Context, in Input) (Output, error) {
 	var cmd domain.ProfileCommand
 	return h.handle(ctx, "profile", in, &cmd, func() string { return cmd.ChangeID }, func() error { return cmd.Validate() },
 		func(id string) (Output, error) { return h.apply(ctx, id, cmd) },
+		func(id string, err error) (Output, error) { return h.reject(ctx, id, cmd, err) })
+}
+
+// Abandon ends a profile command that exhausted its deliveries.
+func (h *ProfileChange) Abandon(ctx context.Context, in Input, cause error) (Output, error) {
+	var cmd domain.ProfileCommand
+	return h.abandon(ctx, "profile", in, &cmd, func() string { return cmd.ChangeID }, cause,
 		func(id string, err error) (Output, error) { return h.reject(ctx, id, cmd, err) })
 }
 

@@ -31,6 +31,13 @@ func (h *UserChange) Handle(ctx context.Context, in Input) (Output, error) {
 		func(id string, err error) (Output, error) { return h.reject(ctx, id, cmd, err) })
 }
 
+// Abandon ends a user command that exhausted its deliveries.
+func (h *UserChange) Abandon(ctx context.Context, in Input, cause error) (Output, error) {
+	var cmd domain.UserCommand
+	return h.abandon(ctx, "user", in, &cmd, func() string { return cmd.ChangeID }, cause,
+		func(id string, err error) (Output, error) { return h.reject(ctx, id, cmd, err) })
+}
+
 func (h *UserChange) apply(ctx context.Context, id string, cmd domain.UserCommand) (Output, error) {
 	now := h.Now().UTC().Truncate(time.Second)
 	if cmd.Op == domain.OpDelete {

@@ -236,7 +236,10 @@ func (w *Worker) start(ctx, work context.Context) error {
 		return profiles.Handle(ctx, in)
 	}
 	adminAbandon := func(ctx context.Context, subject string, in handlers.Input) (handlers.Output, error) {
-		return adminHandle(ctx, subject, in)
+		if strings.HasSuffix(subject, ".users.commands") {
+			return users.Abandon(ctx, in, errors.New("deliveries exhausted"))
+		}
+		return profiles.Abandon(ctx, in, errors.New("deliveries exhausted"))
 	}
 	attestHandle := func(ctx context.Context, _ string, in handlers.Input) (handlers.Output, error) {
 		return attest.Handle(ctx, in)

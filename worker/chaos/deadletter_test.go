@@ -90,3 +90,76 @@ func TestChaosDeadLetter(t *testing.T) {
 		t.Errorf("worker did not drain: %v", err)
 	}
 }
+
+// TestChaosAdminDeadLetter: a profile command that exhausts its deliveries
+// while the store is down ends rejected with internal_server_error, with one
+// dead letter on tat.deadletter.admin, and is never applied afterwards.
+func TestChaosAdminDeadLetter(t *testing.T) {
+	ns := startNATSNode(t)
+	fe := startFerretNode(t)
+	env := &workertest.Env{T: t, NATSURL: ns.url(), MongoURI: fe.uri(), Database: "tat", Prefix: "tat", MasterKey: make([]byte, 32)}
+	_, _ = rand.Read(env.MasterKey)
+	env.NC = env.Connect()
+	env.JS, _ = jetstream.New(env.NC)
+	w := env.StartWorker(func(c *worker.Config) {
+		c.MaxDeliver = 2
+		c.AckWait = 5 * time.Second
+	}, nil)
+	defer func() {
+		if t.Failed() {
+			t.Logf("worker log:\n%s", w.Logs.String())
+		}
+	}()
+	iss := workertest.NewIssuer(t, "https://idp.example.com/", "my-app")
+	body, _ := json.Marshal(map[string]any{"change_id": "admin-dead", "op": "upsert", "profile": map[string]any{
+		"profile_id": "p-dead", "issuer": iss.Iss, "audience": iss.Aud, "public_keys": []string{iss.PublicPEM()},
+		"attribute_mapping": map[string]any{"email": "email", "token_id": "jti"}}})
+	fe.stop()
+	msg := &nats.Msg{Subject: "tat.profiles.commands", Data: body, Header: nats.Header{}}
+	msg.Header.Set(jetstream.MsgIDHeader, "admin-dead")
+	h := newHarness(t, ns.url(), fe.uri())
+	h.publishRetry(msg, 30*time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		di, err := h.tryStreamInfo(deadStream)
+		if err == nil && di.State.Msgs > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no dead letter after 2 minutes with the store down")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	fe.start()
+	deadline = time.Now().Add(2 * time.Minute)
+	var outcomes []string
+	for len(outcomes) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no outcome for the dead-lettered profile command")
+		}
+		time.Sleep(200 * time.Millisecond)
+		outcomes = outcomes[:0]
+		for _, e := range env.Events() {
+			if strings.HasPrefix(e.Type, "tat.profile.") {
+				outcomes = append(outcomes, e.Type+" "+string(e.Data))
+			}
+		}
+	}
+	time.Sleep(time.Second) // a wrongly applied change would show up by now
+	var all []string
+	for _, e := range env.Events() {
+		if strings.HasPrefix(e.Type, "tat.profile.") {
+			all = append(all, e.Type+" "+string(e.Data))
+		}
+	}
+	if len(all) != 1 || !strings.HasPrefix(all[0], "tat.profile.rejected") || !strings.Contains(all[0], "internal_server_error") {
+		t.Fatalf("profile events: %v", all)
+	}
+	if _, ok := w.W.View().Profile("p-dead"); ok {
+		t.Fatal("the dead-lettered command was applied")
+	}
+	dls := env.RawStreamData(deadStream)
+	if len(dls) != 1 || !strings.Contains(string(dls[0]), `"msg_id":"admin-dead"`) || !strings.Contains(string(dls[0]), `"TAT_ADMIN"`) {
+		t.Fatalf("dead letters: %q", dls)
+	}
+}
