@@ -14,11 +14,15 @@ var ErrConflict = errors.New("conflict: key exists")
 // before its event is published: the reply without bearer secrets, the
 // session whose token the reply re-derives, and the event (an outbox).
 type Outcome struct {
-	Key        string // "<kind>:<command id>"
-	StatusCode int
-	Reply      json.RawMessage
-	SessionID  string
-	Event      Event
-	Published  bool
-	CreatedAt  time.Time
+	Key string // "<kind>:<command id>"
+	// Fingerprint identifies the request behind the id (a hash of what it
+	// asked, secrets included). A later command with the same id but
+	// another fingerprint is someone else's: it never gets this outcome.
+	Fingerprint string
+	StatusCode  int
+	Reply       json.RawMessage
+	SessionID   string
+	Event       Event
+	Published   bool
+	CreatedAt   time.Time
 }

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -65,15 +66,16 @@ func (a *Attest) Handle(ctx context.Context, in Input) (Output, error) {
 		derr = domain.ErrInvalidRequest.With("request_id must be 1 to 128 characters of A-Za-z0-9._:-")
 	}
 	key := "attest:" + id
+	fp := fingerprint(req, in.Data, derr)
 	if in.Redelivered {
 		if o, ok, err := a.Done.Outcomes.Get(ctx, key); err != nil {
 			return Output{}, fmt.Errorf("look up outcome %s: %w", key, err)
 		} else if ok {
-			return a.send(ctx, o, true)
+			return a.send(ctx, o, true, fp)
 		}
 	}
 	if derr != nil {
-		return a.fail(ctx, id, req, derr)
+		return a.fail(ctx, id, fp, req, derr)
 	}
 	now := a.Now().UTC()
 	checkAt := now
@@ -83,27 +85,51 @@ func (a *Attest) Handle(ctx context.Context, in Input) (Output, error) {
 	res, stored, err := a.attest(ctx, id, req, now, checkAt)
 	switch {
 	case stored != nil:
-		return a.send(ctx, *stored, true)
+		return a.send(ctx, *stored, true, fp)
 	case err != nil && Permanent(err):
-		return a.fail(ctx, id, req, err)
+		return a.fail(ctx, id, fp, req, err)
 	case err != nil:
 		return Output{}, err
 	}
-	return a.succeed(ctx, id, req, res, now)
+	return a.succeed(ctx, id, fp, req, res, now)
+}
+
+// fingerprint identifies what a request asked: its profile, token, session
+// arguments, duration and claims (or its raw bytes when it did not decode).
+// A repeat of the request has the same one; another request reusing the
+// request_id has another.
+func fingerprint(req domain.AttestRequest, data []byte, derr error) string {
+	h := sha256.New()
+	if derr != nil {
+		h.Write([]byte("raw\x00"))
+		h.Write(data)
+		return hex.EncodeToString(h.Sum(nil))
+	}
+	dur := ""
+	if req.SessionDurationMinutes != nil {
+		dur = fmt.Sprint(*req.SessionDurationMinutes)
+	}
+	var claims bytes.Buffer
+	_ = json.Compact(&claims, req.SessionCustomClaims)
+	for _, part := range []string{req.ProfileID, req.Token.Reveal(), req.SessionToken.Reveal(), req.SessionJWT.Reveal(), dur, claims.String()} {
+		fmt.Fprintf(h, "%d:%s;", len(part), part)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Abandon ends a request that exhausted its deliveries: its one outcome is
 // attest.failed with internal_server_error, unless it already has one.
 func (a *Attest) Abandon(ctx context.Context, in Input, cause error) (Output, error) {
 	var req domain.AttestRequest
-	_ = domain.DecodeStrict(in.Data, &req)
+	derr := domain.DecodeStrict(in.Data, &req)
 	id := commandID(req.RequestID, in)
+	fp := fingerprint(req, in.Data, derr)
 	if o, ok, err := a.Done.Outcomes.Get(ctx, "attest:"+id); err != nil {
 		return Output{}, err
 	} else if ok {
-		return a.send(ctx, o, true)
+		return a.send(ctx, o, true, fp)
 	}
-	return a.fail(ctx, id, req, domain.ErrInternal.Wrap(cause, "the request could not be completed"))
+	return a.fail(ctx, id, fp, req, domain.ErrInternal.Wrap(cause, "the request could not be completed"))
 }
 
 func (a *Attest) attest(ctx context.Context, id string, req domain.AttestRequest, now, checkAt time.Time) (*attestation, *Outcome, error) {
@@ -176,7 +202,7 @@ func (a *Attest) attest(ctx context.Context, id string, req domain.AttestRequest
 		}
 		res.session = &st
 	case minutes > 0:
-		st, err := a.start(ctx, id, user, ev, claims, now, minutes)
+		st, err := a.start(ctx, id, req, user, ev, claims, now, minutes)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -314,8 +340,10 @@ func (a *Attest) provision(ctx context.Context, email string, vt *domain.Verifie
 	return u, nil
 }
 
-func (a *Attest) start(ctx context.Context, id string, user domain.User, ev domain.FactorEvidence, claims map[string]any, now time.Time, minutes int) (domain.SessionState, error) {
-	sid := domain.SessionIDPrefix + domain.DerivedUUID("session", id)
+func (a *Attest) start(ctx context.Context, id string, req domain.AttestRequest, user domain.User, ev domain.FactorEvidence, claims map[string]any, now time.Time, minutes int) (domain.SessionState, error) {
+	// Fixed by the request id and the token: a retry finds its own session,
+	// a later request reusing the id gets another one.
+	sid := domain.SessionIDPrefix + domain.DerivedUUID("session", id, tokenSHA256(req.Token.Reveal()))
 	s := domain.NewSession(sid, user.UserID, ev, claims, now, minutes)
 	if err := domain.CheckClaimsSize(s.CustomClaims); err != nil {
 		return domain.SessionState{}, err
@@ -369,7 +397,7 @@ func (a *Attest) attach(ctx context.Context, id string, req domain.AttestRequest
 	return domain.SessionState{}, errors.New("session changed too often concurrently; retrying")
 }
 
-func (a *Attest) succeed(ctx context.Context, id string, req domain.AttestRequest, res *attestation, now time.Time) (Output, error) {
+func (a *Attest) succeed(ctx context.Context, id, fp string, req domain.AttestRequest, res *attestation, now time.Time) (Output, error) {
 	data := AttestEventData{
 		RequestID: id, ProfileID: res.profile.ProfileID, UserID: res.user.UserID,
 		TokenID: res.token.TokenID, TokenSHA256: tokenSHA256(req.Token.Reveal()),
@@ -384,10 +412,10 @@ func (a *Attest) succeed(ctx context.Context, id string, req domain.AttestReques
 			typ = domain.EventSessionCreated
 		}
 	}
-	return a.complete(ctx, id, 200, typ, subject, sessionID, data, reply, now)
+	return a.complete(ctx, id, fp, 200, typ, subject, sessionID, data, reply, now)
 }
 
-func (a *Attest) fail(ctx context.Context, id string, req domain.AttestRequest, cause error) (Output, error) {
+func (a *Attest) fail(ctx context.Context, id, fp string, req domain.AttestRequest, cause error) (Output, error) {
 	e := domain.AsError(cause)
 	data := AttestEventData{RequestID: id, ProfileID: req.ProfileID, StatusCode: e.Status, ErrorType: e.Code, ErrorMessage: e.Message}
 	if len(req.ProfileID) > 128 {
@@ -401,10 +429,10 @@ func (a *Attest) fail(ctx context.Context, id string, req domain.AttestRequest, 
 	if subject == "" {
 		subject = id
 	}
-	return a.complete(ctx, id, e.Status, domain.EventAttestFailed, subject, "", data, reply, a.Now())
+	return a.complete(ctx, id, fp, e.Status, domain.EventAttestFailed, subject, "", data, reply, a.Now())
 }
 
-func (a *Attest) complete(ctx context.Context, id string, status int, typ, subject, sessionID string, data AttestEventData, reply AttestReply, now time.Time) (Output, error) {
+func (a *Attest) complete(ctx context.Context, id, fp string, status int, typ, subject, sessionID string, data AttestEventData, reply AttestReply, now time.Time) (Output, error) {
 	key := "attest:" + id
 	ev, err := domain.NewEvent(domain.EventID("attest", id), typ, subject, now, data)
 	if err != nil {
@@ -414,18 +442,29 @@ func (a *Attest) complete(ctx context.Context, id string, status int, typ, subje
 	if err != nil {
 		return Output{}, err
 	}
-	o := Outcome{Key: key, StatusCode: status, Reply: raw, SessionID: sessionID, Event: ev, CreatedAt: now}
+	o := Outcome{Key: key, Fingerprint: fp, StatusCode: status, Reply: raw, SessionID: sessionID, Event: ev, CreatedAt: now}
 	stored, err := a.Done.Complete(ctx, o)
 	if err != nil {
 		return Output{}, err
 	}
-	return a.send(ctx, stored, false)
+	return a.send(ctx, stored, false, fp)
 }
 
 // send completes a stored outcome if needed and builds the reply, putting
 // back the bearer secrets: the session token (derived from the session id)
 // and a fresh session JWT while the session is active.
-func (a *Attest) send(ctx context.Context, o Outcome, resume bool) (Output, error) {
+func (a *Attest) send(ctx context.Context, o Outcome, resume bool, fp string) (Output, error) {
+	if o.Fingerprint != "" && o.Fingerprint != fp {
+		// Another request reused this request_id: it gets neither the first
+		// outcome (which may hold a session) nor an event of its own.
+		var r struct {
+			RequestID string `json:"request_id"`
+		}
+		_ = json.Unmarshal(o.Reply, &r)
+		e := domain.ErrInvalidRequest.With("request_id was already used by a different request")
+		raw, _ := json.Marshal(AttestReply{StatusCode: e.Status, RequestID: r.RequestID, ErrorType: e.Code, ErrorMessage: e.Message})
+		return Output{Reply: raw, Outcome: Outcome{Key: o.Key, StatusCode: e.Status, Reply: raw}}, nil
+	}
 	if resume {
 		var err error
 		if o, err = a.Done.Resume(ctx, o); err != nil {

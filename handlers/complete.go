@@ -41,7 +41,9 @@ func commandID(payloadID string, in Input) string {
 	case domain.ValidCommandID(in.HeaderID):
 		return in.HeaderID
 	default:
-		return "seq:" + strconv.FormatUint(in.StreamSeq, 10)
+		// '#' is outside the publishers' alphabet: no publisher can name
+		// this id and collide with it.
+		return "#seq:" + strconv.FormatUint(in.StreamSeq, 10)
 	}
 }
 

@@ -217,6 +217,15 @@ func TestRepeatedRequestIDAnswersFirstOutcome(t *testing.T) {
 	if n := len(eventsFor(f.env.Events(), "dup-1")); n != 1 {
 		t.Fatalf("%d events for one request id", n)
 	}
+	// Someone else reusing the request id (ids are public: events carry
+	// them) gets neither the session nor its token, and no event.
+	thief := f.env.Request(f.env.Subject("attest", "requests"), "", map[string]any{"request_id": "dup-1", "profile_id": "x", "token": "x.y.z"})
+	if thief["error_type"] != "invalid_request" || thief["session_token"] != nil || thief["session"] != nil || thief["user"] != nil {
+		t.Fatalf("reused request_id answered with: %v", thief)
+	}
+	if n := len(eventsFor(f.env.Events(), "dup-1")); n != 1 {
+		t.Fatalf("%d events for one request id after reuse", n)
+	}
 	// A failed request repeated: same failure, one event.
 	bad := map[string]any{"request_id": "dup-2", "profile_id": "nope", "token": "x.y.z"}
 	a := f.env.Request(f.env.Subject("attest", "requests"), "", bad)

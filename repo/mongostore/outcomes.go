@@ -15,17 +15,18 @@ var errConflict = domain.ErrConflict
 // outcomeModel is the stored form of a domain.Outcome. Reply and event are
 // kept as the JSON they are sent as; neither holds a bearer secret.
 type outcomeModel struct {
-	ID         string    `bson:"_id"`
-	StatusCode int       `bson:"status_code"`
-	Reply      string    `bson:"reply"`
-	SessionID  string    `bson:"session_id,omitempty"`
-	Event      string    `bson:"event"`
-	Published  bool      `bson:"published"`
-	CreatedAt  time.Time `bson:"created_at"`
+	ID          string    `bson:"_id"`
+	Fingerprint string    `bson:"fingerprint,omitempty"`
+	StatusCode  int       `bson:"status_code"`
+	Reply       string    `bson:"reply"`
+	SessionID   string    `bson:"session_id,omitempty"`
+	Event       string    `bson:"event"`
+	Published   bool      `bson:"published"`
+	CreatedAt   time.Time `bson:"created_at"`
 }
 
 func (m outcomeModel) domain() (domain.Outcome, error) {
-	o := domain.Outcome{Key: m.ID, StatusCode: m.StatusCode, Reply: json.RawMessage(m.Reply),
+	o := domain.Outcome{Key: m.ID, Fingerprint: m.Fingerprint, StatusCode: m.StatusCode, Reply: json.RawMessage(m.Reply),
 		SessionID: m.SessionID, Published: m.Published, CreatedAt: m.CreatedAt}
 	if err := json.Unmarshal([]byte(m.Event), &o.Event); err != nil {
 		return o, fmt.Errorf("decode stored event of %s: %w", m.ID, err)
@@ -39,7 +40,7 @@ func (s *Store) Record(ctx context.Context, o domain.Outcome) (domain.Outcome, b
 	if err != nil {
 		return o, false, err
 	}
-	m := outcomeModel{ID: o.Key, StatusCode: o.StatusCode, Reply: string(o.Reply), SessionID: o.SessionID,
+	m := outcomeModel{ID: o.Key, Fingerprint: o.Fingerprint, StatusCode: o.StatusCode, Reply: string(o.Reply), SessionID: o.SessionID,
 		Event: string(ev), Published: o.Published, CreatedAt: o.CreatedAt.UTC()}
 	err = insert(ctx, s.db.Collection(collOutcomes), m)
 	if errors.Is(err, errConflict) {
