@@ -27,7 +27,8 @@ func (e *StatusError) Error() string {
 type FetchResult struct {
 	// Keys are the usable keys (never empty).
 	Keys []domain.PublicKey
-	// Raw is the body as served, for sharing with other workers.
+	// Raw is the accepted keys as a JWK Set of public members only (see
+	// PublicSet), for sharing with other workers.
 	Raw []byte
 	// MaxAge is the Cache-Control max-age, 0 when the response has none.
 	// max-age=0, no-cache and no-store are reported as one second ("as
@@ -84,11 +85,11 @@ func (f *Fetcher) Fetch(ctx context.Context, url string) (FetchResult, error) {
 	if int64(len(raw)) > limit {
 		return FetchResult{}, fmt.Errorf("jwks: read %s: %w (over %d bytes)", Redact(url), ErrBodyTooLarge, limit)
 	}
-	keys, err := ParseJWKS(raw)
+	keys, public, err := PublicSet(raw)
 	if err != nil {
 		return FetchResult{}, fmt.Errorf("jwks: parse %s: %w", Redact(url), err)
 	}
-	return FetchResult{Keys: keys, Raw: raw, MaxAge: maxAge(resp.Header)}, nil
+	return FetchResult{Keys: keys, Raw: public, MaxAge: maxAge(resp.Header)}, nil
 }
 
 // maxAge reads the max-age directive of Cache-Control; see FetchResult.

@@ -58,19 +58,56 @@ type rawJWK struct {
 // A set with no key left is an error wrapping ErrNoUsableKeys that names why
 // each key was skipped.
 func ParseJWKS(body []byte) ([]domain.PublicKey, error) {
+	keys, _, err := parseSet(body)
+	return keys, err
+}
+
+// publicMembers are the JWK members a shared set keeps: nothing private can
+// pass, whatever else the issuer served beside its public keys.
+var publicMembers = []string{"kty", "kid", "use", "alg", "key_ops", "crv", "x", "y", "n", "e"}
+
+// PublicSet parses body like ParseJWKS and returns the accepted keys as a
+// new JWK Set holding only their public members. This, never the body as
+// served, is what may be shared or stored: a set may carry private keys
+// beside its public ones (they are skipped, but they are in the body).
+func PublicSet(body []byte) ([]domain.PublicKey, []byte, error) {
+	keys, accepted, err := parseSet(body)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]map[string]json.RawMessage, 0, len(accepted))
+	for _, raw := range accepted {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return nil, nil, fmt.Errorf("jwks: re-encode key: %w", err)
+		}
+		kept := map[string]json.RawMessage{}
+		for _, name := range publicMembers {
+			if v, ok := m[name]; ok {
+				kept[name] = v
+			}
+		}
+		out = append(out, kept)
+	}
+	set, err := json.Marshal(map[string]any{"keys": out})
+	return keys, set, err
+}
+
+func parseSet(body []byte) ([]domain.PublicKey, []json.RawMessage, error) {
 	var set struct {
 		Keys *[]json.RawMessage `json:"keys"`
 	}
 	if err := json.Unmarshal(body, &set); err != nil {
-		return nil, fmt.Errorf("jwks: decode set: %w", err)
+		return nil, nil, fmt.Errorf("jwks: decode set: %w", err)
 	}
 	if set.Keys == nil {
-		return nil, errors.New(`jwks: set has no "keys" array`)
+		return nil, nil, errors.New(`jwks: set has no "keys" array`)
 	}
 	if len(*set.Keys) > maxKeys {
-		return nil, fmt.Errorf("jwks: set lists %d keys, more than %d", len(*set.Keys), maxKeys)
+		return nil, nil, fmt.Errorf("jwks: set lists %d keys, more than %d", len(*set.Keys), maxKeys)
 	}
 	var keys []domain.PublicKey
+	var accepted []json.RawMessage
 	var skipped []error
 	for i, raw := range *set.Keys {
 		k, err := parseKey(raw)
@@ -79,11 +116,12 @@ func ParseJWKS(body []byte) ([]domain.PublicKey, error) {
 			continue
 		}
 		keys = append(keys, k)
+		accepted = append(accepted, raw)
 	}
 	if len(keys) == 0 {
-		return nil, fmt.Errorf("%w: %w", ErrNoUsableKeys, errors.Join(skipped...))
+		return nil, nil, fmt.Errorf("%w: %w", ErrNoUsableKeys, errors.Join(skipped...))
 	}
-	return keys, nil
+	return keys, accepted, nil
 }
 
 func parseKey(raw json.RawMessage) (domain.PublicKey, error) {

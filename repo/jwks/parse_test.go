@@ -2,8 +2,12 @@ package jwks
 
 import (
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -175,5 +179,30 @@ func TestThumbprintIndependentOfSpelling(t *testing.T) {
 		if tp, _ := domain.JWKThumbprint(k.pub); tp != plain[0].KID {
 			t.Fatalf("JWKThumbprint(key) = %q, KID = %q", tp, plain[0].KID)
 		}
+	}
+}
+
+func TestPublicSetDropsPrivateMaterial(t *testing.T) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := priv.PublicKey.Bytes()
+	b64 := base64.RawURLEncoding.EncodeToString
+	pub := map[string]any{"kty": "EC", "crv": "P-256", "kid": "pub", "x": b64(raw[1:33]), "y": b64(raw[33:]), "use": "sig", "x-extra": "dropped"}
+	d := make([]byte, 32)
+	priv.D.FillBytes(d)
+	private := map[string]any{"kty": "EC", "crv": "P-256", "kid": "priv", "x": b64(raw[1:33]), "y": b64(raw[33:]), "d": b64(d)}
+	body, _ := json.Marshal(map[string]any{"keys": []any{pub, private, map[string]any{"kty": "oct", "k": "c2VjcmV0"}}})
+	keys, set, err := PublicSet(body)
+	if err != nil || len(keys) != 1 || keys[0].KID != "pub" {
+		t.Fatalf("keys %v err %v", keys, err)
+	}
+	if strings.Contains(string(set), b64(d)) || strings.Contains(string(set), `"d"`) || strings.Contains(string(set), "c2VjcmV0") || strings.Contains(string(set), "x-extra") {
+		t.Fatalf("shared set keeps private or unknown members: %s", set)
+	}
+	again, err := ParseJWKS(set)
+	if err != nil || len(again) != 1 || again[0].KID != "pub" {
+		t.Fatalf("shared set does not parse back: %v %v", again, err)
 	}
 }
