@@ -61,12 +61,33 @@ func (s *Store) InsertRevision(ctx context.Context, st domain.SessionState, requ
 	return stored, m.RequestID, errConflict
 }
 
-// LoadSessions returns the latest revision of every session that ends
-// after since (one scan at start).
+// LoadSessions returns the latest revision of every session whose latest
+// revision ends after since (one scan at start). The latest revision
+// decides: an older one with a longer expiry never stands in for a session
+// that was shortened or ended.
 func (s *Store) LoadSessions(ctx context.Context, since time.Time) ([]domain.SessionState, error) {
-	cur, err := s.db.Collection(collSessions).Find(ctx, bson.M{"expires_at": bson.M{"$gt": since}})
+	latest, err := s.latestRevisions(ctx, bson.M{})
 	if err != nil {
 		return nil, fmt.Errorf("load sessions: %w", err)
+	}
+	out := make([]domain.SessionState, 0, len(latest))
+	for _, m := range latest {
+		if !m.ExpiresAt.After(since) {
+			continue
+		}
+		st, err := m.state()
+		if err != nil {
+			return nil, fmt.Errorf("decode session %s: %w", m.SessionID, err)
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+func (s *Store) latestRevisions(ctx context.Context, filter bson.M) (map[string]revisionModel, error) {
+	cur, err := s.db.Collection(collSessions).Find(ctx, filter)
+	if err != nil {
+		return nil, err
 	}
 	defer cur.Close(ctx)
 	latest := map[string]revisionModel{}
@@ -79,18 +100,50 @@ func (s *Store) LoadSessions(ctx context.Context, since time.Time) ([]domain.Ses
 			latest[m.SessionID] = m
 		}
 	}
-	if err := cur.Err(); err != nil {
-		return nil, err
+	return latest, cur.Err()
+}
+
+// sweepSessions deletes every revision of the sessions whose latest
+// revision ended before cutoff. Revisions are never deleted one by one:
+// deleting a shortened latest revision would bring back an older, longer
+// one.
+func (s *Store) sweepSessions(ctx context.Context, cutoff time.Time) (int64, error) {
+	c := s.db.Collection(collSessions)
+	cur, err := c.Find(ctx, bson.M{"expires_at": bson.M{"$lt": cutoff}})
+	if err != nil {
+		return 0, err
 	}
-	out := make([]domain.SessionState, 0, len(latest))
-	for _, m := range latest {
-		st, err := m.state()
-		if err != nil {
-			return nil, fmt.Errorf("decode session %s: %w", m.SessionID, err)
+	var candidates []string
+	seen := map[string]bool{}
+	for cur.Next(ctx) {
+		var m revisionModel
+		if err := cur.Decode(&m); err == nil && !seen[m.SessionID] {
+			seen[m.SessionID] = true
+			candidates = append(candidates, m.SessionID)
 		}
-		out = append(out, st)
 	}
-	return out, nil
+	cur.Close(ctx)
+	if len(candidates) == 0 {
+		return 0, nil
+	}
+	latest, err := s.latestRevisions(ctx, bson.M{"session_id": bson.M{"$in": candidates}})
+	if err != nil {
+		return 0, err
+	}
+	var ended []string
+	for id, m := range latest {
+		if m.ExpiresAt.Before(cutoff) {
+			ended = append(ended, id)
+		}
+	}
+	if len(ended) == 0 {
+		return 0, nil
+	}
+	res, err := c.DeleteMany(ctx, bson.M{"session_id": bson.M{"$in": ended}})
+	if err != nil {
+		return 0, err
+	}
+	return res.DeletedCount, nil
 }
 
 // CountSessions counts distinct sessions (for tests and operators).

@@ -62,7 +62,9 @@ func (s *Store) Close(ctx context.Context) error { return s.client.Disconnect(ct
 // refuses them (FerretDB), noted in TTLIndexes and left to the sweeper.
 func (s *Store) Setup(ctx context.Context) error {
 	s.TTLIndexes = true
-	for _, c := range []string{collReplays, collSessions} {
+	// Session revisions get no TTL index: a per-document expiry would
+	// delete a shortened latest revision before an older, longer one.
+	for _, c := range []string{collReplays} {
 		_, err := s.db.Collection(c).Indexes().CreateOne(ctx, mongo.IndexModel{
 			Keys: bson.D{{Key: "expires_at", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(3600),
 		})
@@ -82,13 +84,15 @@ func (s *Store) Setup(ctx context.Context) error {
 // revisions of sessions that ended before cutoff, outcomes older than
 // keepOutcomes. MongoDB's TTL indexes do the first two as well.
 func (s *Store) Sweep(ctx context.Context, now time.Time, sessionGrace, keepOutcomes time.Duration) (int64, error) {
-	var total int64
+	total, err := s.sweepSessions(ctx, now.Add(-sessionGrace))
+	if err != nil {
+		return 0, fmt.Errorf("sweep sessions: %w", err)
+	}
 	for _, d := range []struct {
 		coll   string
 		filter bson.M
 	}{
 		{collReplays, bson.M{"expires_at": bson.M{"$lt": now}}},
-		{collSessions, bson.M{"expires_at": bson.M{"$lt": now.Add(-sessionGrace)}}},
 		{collOutcomes, bson.M{"created_at": bson.M{"$lt": now.Add(-keepOutcomes)}}},
 		{collPublished, bson.M{"created_at": bson.M{"$lt": now.Add(-keepOutcomes)}}},
 	} {

@@ -294,3 +294,31 @@ func TestProfilesRoundTrip(t *testing.T) {
 		t.Fatalf("%v %+v", err, ps)
 	}
 }
+
+// TestShortenedSessionStaysShort: a session whose latest revision ended is
+// gone on load and swept whole, though an older revision had a longer life.
+func TestShortenedSessionStaysShort(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
+	if _, _, err := s.InsertRevision(ctx, session("short", 1, now.Add(10*time.Hour)), "r1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.InsertRevision(ctx, session("short", 2, now.Add(-3*time.Hour)), "r2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.InsertRevision(ctx, session("live", 1, now.Add(time.Hour)), "r3"); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.LoadSessions(ctx, now)
+	if err != nil || len(all) != 1 || all[0].Session.SessionID != "live" {
+		t.Fatalf("load: %v %+v", err, all)
+	}
+	n, err := s.Sweep(ctx, now, time.Hour, 24*time.Hour)
+	if err != nil || n != 2 {
+		t.Fatalf("sweep removed %d (%v), want both revisions of the ended session", n, err)
+	}
+	if c, _ := s.CountSessions(ctx); c != 1 {
+		t.Fatalf("%d sessions left", c)
+	}
+}
