@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -16,6 +17,8 @@ type admin struct {
 	Barrier Barrier
 	Done    *Completer
 	Now     func() time.Time
+	// applyState writes the state an outcome's event names to the store.
+	applyState func(ctx context.Context, e domain.Event) error
 }
 
 // begin decodes a command and finds an earlier outcome of it. It returns
@@ -42,7 +45,10 @@ func (h *admin) begin(ctx context.Context, kind string, in Input, cmd any, paylo
 }
 
 // finish records the outcome of a command whose reply is data with a
-// status code, and publishes its event.
+// status code, applies the state it names and publishes its event. The
+// outcome is written first (an outbox): a crash after it is finished by the
+// redelivery, which applies the same state again (the same version, an
+// idempotent replace) before publishing.
 func (h *admin) finish(ctx context.Context, kind, id string, status int, typ, subject string, data any) (Output, error) {
 	now := h.Now()
 	ev, err := domain.NewEvent(domain.EventID(kind, id), typ, subject, now, data)
@@ -50,14 +56,21 @@ func (h *admin) finish(ctx context.Context, kind, id string, status int, typ, su
 		return Output{}, err
 	}
 	o := Outcome{Key: kind + ":" + id, StatusCode: status, Reply: ev.Data, Event: ev, CreatedAt: now}
-	stored, err := h.Done.Complete(ctx, o)
+	stored, _, err := h.Done.Outcomes.Record(ctx, o)
 	if err != nil {
-		return Output{}, err
+		return Output{}, fmt.Errorf("record outcome %s: %w", o.Key, err)
 	}
-	return Output{Reply: stored.Reply, Outcome: stored}, nil
+	return h.resume(ctx, stored)
 }
 
+// resume finishes a stored outcome: the state it names is applied (unless
+// its event is out, which means it was) and its event published.
 func (h *admin) resume(ctx context.Context, o Outcome) (Output, error) {
+	if !o.Published && h.applyState != nil {
+		if err := h.applyState(ctx, o.Event); err != nil {
+			return Output{}, fmt.Errorf("apply %s: %w", o.Key, err)
+		}
+	}
 	o, err := h.Done.Resume(ctx, o)
 	if err != nil {
 		return Output{}, err
@@ -130,7 +143,21 @@ type ProfileChange struct {
 
 // NewProfileChange wires a ProfileChange.
 func NewProfileChange(v *View, b Barrier, done *Completer, now func() time.Time, store ProfileStore, keys KeySource, rules domain.ProfileRules) *ProfileChange {
-	return &ProfileChange{admin: admin{View: v, Barrier: b, Done: done, Now: now}, Store: store, Keys: keys, Rules: rules}
+	h := &ProfileChange{admin: admin{View: v, Barrier: b, Done: done, Now: now}, Store: store, Keys: keys, Rules: rules}
+	h.applyState = h.store
+	return h
+}
+
+// store writes the profile a created, updated or deleted event names.
+func (h *ProfileChange) store(ctx context.Context, e domain.Event) error {
+	if e.Type == domain.EventProfileRejected {
+		return nil
+	}
+	var d ProfileEventData
+	if err := json.Unmarshal(e.Data, &d); err != nil || d.Profile == nil {
+		return fmt.Errorf("event %s names no profile", e.ID)
+	}
+	return h.Store.PutProfile(ctx, *d.Profile, e.Type == domain.EventProfileDeleted)
 }
 
 // Handle applies one profile command to its one outcome; an error is
@@ -160,9 +187,6 @@ func (h *ProfileChange) apply(ctx context.Context, id string, cmd domain.Profile
 			return Output{}, err
 		}
 		cur.Version, cur.UpdatedAt = cur.Version+1, now
-		if err := h.Store.PutProfile(ctx, cur, true); err != nil {
-			return Output{}, fmt.Errorf("store profile: %w", err)
-		}
 		return h.finish(ctx, "profile", id, 200, domain.EventProfileDeleted, cur.ProfileID, ProfileEventData{ChangeID: id, Profile: &cur, StatusCode: 200})
 	}
 	spec := *cmd.Profile
@@ -182,9 +206,6 @@ func (h *ProfileChange) apply(ctx context.Context, id string, cmd domain.Profile
 	p, err := domain.NewProfile(spec, h.Rules, version+1, created, now)
 	if err != nil {
 		return Output{}, err
-	}
-	if err := h.Store.PutProfile(ctx, p, false); err != nil {
-		return Output{}, fmt.Errorf("store profile: %w", err)
 	}
 	typ := domain.EventProfileCreated
 	if live {

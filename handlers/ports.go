@@ -60,6 +60,9 @@ type UserStore interface {
 	ClaimEmail(ctx context.Context, email, userID string) (owner string, inserted bool, err error)
 	// ReleaseEmail deletes the claim if userID holds it.
 	ReleaseEmail(ctx context.Context, email, userID string) error
+	// ReleaseOthers deletes every claim userID holds on an address not in
+	// keep.
+	ReleaseOthers(ctx context.Context, userID string, keep []string) error
 	// PutUser writes the user's current state (uncontended: user commands
 	// are applied one at a time, and JIT users are inserted once).
 	PutUser(ctx context.Context, u domain.User, deleted bool) error

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -19,7 +20,30 @@ type UserChange struct {
 
 // NewUserChange wires a UserChange.
 func NewUserChange(v *View, b Barrier, done *Completer, now func() time.Time, store UserStore) *UserChange {
-	return &UserChange{admin: admin{View: v, Barrier: b, Done: done, Now: now}, Store: store}
+	h := &UserChange{admin: admin{View: v, Barrier: b, Done: done, Now: now}, Store: store}
+	h.applyState = h.store
+	return h
+}
+
+// store writes the user a created, updated or deleted event names, and
+// releases every email claim of that user the new state does not list.
+func (h *UserChange) store(ctx context.Context, e domain.Event) error {
+	if e.Type == domain.EventUserRejected {
+		return nil
+	}
+	var d UserEventData
+	if err := json.Unmarshal(e.Data, &d); err != nil || d.User == nil {
+		return fmt.Errorf("event %s names no user", e.ID)
+	}
+	deleted := e.Type == domain.EventUserDeleted
+	if err := h.Store.PutUser(ctx, *d.User, deleted); err != nil {
+		return err
+	}
+	var keep []string
+	if !deleted {
+		keep = d.User.NormalizedEmails()
+	}
+	return h.Store.ReleaseOthers(ctx, d.User.UserID, keep)
 }
 
 // Handle applies one user command to its one outcome; an error is
@@ -49,14 +73,6 @@ func (h *UserChange) apply(ctx context.Context, id string, cmd domain.UserComman
 			return Output{}, err
 		}
 		cur.Version, cur.UpdatedAt = cur.Version+1, now
-		if err := h.Store.PutUser(ctx, cur, true); err != nil {
-			return Output{}, fmt.Errorf("store user: %w", err)
-		}
-		for _, e := range cur.NormalizedEmails() {
-			if err := h.Store.ReleaseEmail(ctx, e, cur.UserID); err != nil {
-				return Output{}, fmt.Errorf("release email: %w", err)
-			}
-		}
 		return h.finish(ctx, "user", id, 200, domain.EventUserDeleted, cur.UserID, UserEventData{ChangeID: id, User: &cur, StatusCode: 200})
 	}
 	spec := *cmd.User
@@ -84,16 +100,6 @@ func (h *UserChange) apply(ctx context.Context, id string, cmd domain.UserComman
 	if err := h.claimAll(ctx, u.UserID, after, before); err != nil {
 		return Output{}, err
 	}
-	if err := h.Store.PutUser(ctx, u, false); err != nil {
-		return Output{}, fmt.Errorf("store user: %w", err)
-	}
-	for _, e := range before {
-		if !slices.Contains(after, e) {
-			if err := h.Store.ReleaseEmail(ctx, e, u.UserID); err != nil {
-				return Output{}, fmt.Errorf("release email: %w", err)
-			}
-		}
-	}
 	typ := domain.EventUserCreated
 	if live {
 		typ = domain.EventUserUpdated
@@ -106,24 +112,21 @@ func (h *UserChange) apply(ctx context.Context, id string, cmd domain.UserComman
 // released); a claim left by a user who no longer lists the address (a
 // change that crashed half way) is taken over.
 func (h *UserChange) claimAll(ctx context.Context, userID string, emails, held []string) error {
-	var made []string
-	undo := func() {
-		for _, e := range made {
-			_ = h.Store.ReleaseEmail(ctx, e, userID)
-		}
-	}
+	// undo releases every claim of userID its live state does not list:
+	// those made here and those left by an earlier attempt of this command.
+	undo := func() { _ = h.Store.ReleaseOthers(ctx, userID, held) }
 	for _, e := range emails {
 		if slices.Contains(held, e) {
 			continue
 		}
-		owner, inserted, err := h.Store.ClaimEmail(ctx, e, userID)
+		owner, _, err := h.Store.ClaimEmail(ctx, e, userID)
 		if err == nil && owner != userID {
 			if other, ok := h.View.User(owner); ok && slices.Contains(other.NormalizedEmails(), e) {
 				undo()
 				return domain.ErrDuplicateEmail.With("an email of this user belongs to user %s", owner)
 			}
 			if err = h.Store.ReleaseEmail(ctx, e, owner); err == nil {
-				owner, inserted, err = h.Store.ClaimEmail(ctx, e, userID)
+				owner, _, err = h.Store.ClaimEmail(ctx, e, userID)
 			}
 		}
 		if err != nil {
@@ -133,9 +136,6 @@ func (h *UserChange) claimAll(ctx context.Context, userID string, emails, held [
 		if owner != userID {
 			undo()
 			return domain.ErrDuplicateEmail.With("an email of this user belongs to user %s", owner)
-		}
-		if inserted {
-			made = append(made, e)
 		}
 	}
 	return nil

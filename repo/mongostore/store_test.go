@@ -322,3 +322,28 @@ func TestShortenedSessionStaysShort(t *testing.T) {
 		t.Fatalf("%d sessions left", c)
 	}
 }
+
+func TestReleaseOthersKeepsListedAddresses(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	for _, e := range []string{"a@x.com", "b@x.com", "c@x.com"} {
+		if _, _, err := s.ClaimEmail(ctx, e, "u1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, _, _ = s.ClaimEmail(ctx, "d@x.com", "u2")
+	if err := s.ReleaseOthers(ctx, "u1", []string{"b@x.com"}); err != nil {
+		t.Fatal(err)
+	}
+	for e, want := range map[string]string{"a@x.com": "u9", "b@x.com": "u1", "c@x.com": "u9", "d@x.com": "u2"} {
+		if owner, _, _ := s.ClaimEmail(ctx, e, "u9"); owner != want {
+			t.Errorf("%s owned by %s, want %s", e, owner, want)
+		}
+	}
+	if err := s.ReleaseOthers(ctx, "u1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if owner, _, _ := s.ClaimEmail(ctx, "b@x.com", "u8"); owner != "u8" {
+		t.Errorf("b@x.com still owned by %s after releasing all", owner)
+	}
+}

@@ -57,6 +57,15 @@ func (s *Store) ReleaseEmail(ctx context.Context, email, userID string) error {
 	return err
 }
 
+// ReleaseOthers deletes userID's claims on addresses not in keep.
+func (s *Store) ReleaseOthers(ctx context.Context, userID string, keep []string) error {
+	if keep == nil {
+		keep = []string{}
+	}
+	_, err := s.db.Collection(collEmails).DeleteMany(ctx, bson.M{"user_id": userID, "_id": bson.M{"$nin": keep}})
+	return err
+}
+
 func putDoc(ctx context.Context, s *Store, coll, id string, version int64, deleted bool, updated time.Time, v any) error {
 	body, err := json.Marshal(v)
 	if err != nil {
