@@ -326,10 +326,17 @@ func (a *Attest) provision(ctx context.Context, email string, vt *domain.Verifie
 	if got, ok := a.View.User(u.UserID); ok {
 		return got, nil
 	}
-	if err := a.Users.InsertUser(ctx, u); err != nil {
+	if version, _, _ := a.View.UserVersion(u.UserID); version > 0 {
+		// This address's JIT user was deleted: it comes back as a newer
+		// version of the same record (racing workers write the same one).
+		u.Version = version + 1
+		if err := a.Users.PutUser(ctx, u, false); err != nil {
+			return domain.User{}, fmt.Errorf("store user: %w", err)
+		}
+	} else if err := a.Users.InsertUser(ctx, u); err != nil {
 		return domain.User{}, fmt.Errorf("insert user: %w", err)
 	}
-	e, err := domain.NewEvent(domain.EventID("jit-user", u.UserID), domain.EventUserCreated, u.UserID, now, UserEventData{User: &u})
+	e, err := domain.NewEvent(domain.EventID("jit-user", fmt.Sprintf("%s#%d", u.UserID, u.Version)), domain.EventUserCreated, u.UserID, now, UserEventData{User: &u})
 	if err != nil {
 		return domain.User{}, err
 	}

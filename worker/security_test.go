@@ -212,3 +212,41 @@ func TestReplySubjectIntoAStreamIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestDeletedJITUserComesBackAsNewerVersion: after an admin deletes a user
+// made just in time, the next token for that address provisions it again
+// as a newer version that every view takes, not a ghost.
+func TestDeletedJITUserComesBackAsNewerVersion(t *testing.T) {
+	env := workertest.NewEnv(t)
+	w := env.StartWorker(nil, nil)
+	iss := workertest.NewIssuer(t, "https://idp.example.com/", "my-app")
+	rep := env.Request(env.Subject("profiles", "commands"), "", map[string]any{"change_id": "p", "op": "upsert", "profile": map[string]any{
+		"issuer": iss.Iss, "audience": iss.Aud, "public_keys": []string{iss.PublicPEM()}, "can_jit_provision": true,
+		"attribute_mapping": map[string]any{"email": "email", "token_id": "jti"}}})
+	profile := rep["profile"].(map[string]any)["profile_id"].(string)
+	attest := func(id string) map[string]any {
+		return env.Request(env.Subject("attest", "requests"), "", map[string]any{"request_id": id, "profile_id": profile,
+			"token": iss.Token(map[string]any{"email": "ghost@example.com", "jti": id})})
+	}
+	first := attest("g-1")
+	mustStatus(t, first, 200)
+	uid := first["user_id"].(string)
+	mustStatus(t, env.Request(env.Subject("users", "commands"), "", map[string]any{"change_id": "del", "op": "delete", "user_id": uid}), 200)
+	again := attest("g-2")
+	mustStatus(t, again, 200)
+	if again["user_id"] != uid || again["user"].(map[string]any)["version"] != float64(3) {
+		t.Fatalf("reprovisioned user: %v", again["user"])
+	}
+	if u, ok := w.W.View().User(uid); !ok || u.Version != 3 {
+		t.Fatalf("view holds %+v (live %v)", u, ok)
+	}
+	created := 0
+	for _, e := range env.Events() {
+		if e.Type == domain.EventUserCreated {
+			created++
+		}
+	}
+	if created != 2 {
+		t.Fatalf("%d user.created events, want 2", created)
+	}
+}
