@@ -86,8 +86,13 @@ func (h *Sessions) Authenticate(ctx context.Context, data []byte) SessionReply {
 	if err != nil {
 		return errorReply(err)
 	}
-	return SessionReply{StatusCode: 200, Session: &s, User: &user,
-		SessionToken: h.Issuer.SessionToken(s.SessionID).Reveal(), SessionJWT: jwt.Reveal()}
+	r := SessionReply{StatusCode: 200, Session: &s, User: &user, SessionJWT: jwt.Reveal()}
+	if !req.SessionToken.Empty() {
+		// Only to the one who sent it: a (short-lived) JWT never buys the
+		// (long-lived) session token.
+		r.SessionToken = req.SessionToken.Reveal()
+	}
+	return r
 }
 
 // Revoke ends a session named by id, token or JWT (exactly one). Revoking a
@@ -165,10 +170,18 @@ func (h *Sessions) change(ctx context.Context, cur domain.SessionState, now time
 		edit(&next)
 		stored, _, err := h.Sessions.InsertRevision(ctx, next, reqID)
 		if err == nil {
-			if err := h.publish(ctx, next, typ, reqID, now); err != nil {
+			// Stored: this worker acts on it at once; the event (a fixed
+			// id, so retries are stored once) tells the others.
+			h.View.PutSession(next)
+			for attempt := range 3 {
+				if err = h.publish(ctx, next, typ, reqID, now); err == nil {
+					break
+				}
+				time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
+			}
+			if err != nil {
 				return domain.SessionState{}, err
 			}
-			h.View.PutSession(next)
 			return next, nil
 		}
 		if !errors.Is(err, ErrConflict) {

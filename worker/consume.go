@@ -51,11 +51,14 @@ type runner struct {
 func (r *runner) start(work context.Context) error {
 	r.sem = make(chan struct{}, r.concurrency)
 	cc, err := r.cons.Consume(func(m jetstream.Msg) {
+		// Kept alive from the moment it arrives: a message waiting here for
+		// a free slot must not be redelivered to another worker meanwhile.
+		stop := keepAlive(m, r.cfg.AckWait/3)
 		r.sem <- struct{}{} // backpressure: the callback waits for a free slot
 		r.wg.Add(1)
 		go func() {
 			defer func() { <-r.sem; r.wg.Done() }()
-			r.process(work, m)
+			r.process(work, m, stop)
 		}()
 	}, jetstream.PullMaxMessages(r.concurrency),
 		// Short pull requests: after a cluster node dies, a pull parked on
@@ -95,10 +98,11 @@ func (r *runner) drain(ctx context.Context) error {
 	}
 }
 
-func (r *runner) process(ctx context.Context, m jetstream.Msg) {
+func (r *runner) process(ctx context.Context, m jetstream.Msg, stop func()) {
 	start := time.Now()
 	md, err := m.Metadata()
 	if err != nil {
+		stop()
 		_ = m.Term()
 		return
 	}
@@ -110,7 +114,6 @@ func (r *runner) process(ctx context.Context, m jetstream.Msg) {
 		Redelivered: md.NumDelivered > 1,
 		PublishedAt: md.Timestamp,
 	}
-	stop := keepAlive(m, r.cfg.AckWait/3)
 	var out handlers.Output
 	if int(md.NumDelivered) > r.cfg.MaxDeliver {
 		// Dead-lettered on an earlier delivery, whose abandoning did not
@@ -134,6 +137,10 @@ func (r *runner) process(ctx context.Context, m jetstream.Msg) {
 	}
 	stop()
 	log := r.log.With().Str("kind", r.kind).Uint64("stream_seq", md.Sequence.Stream).Uint64("deliveries", md.NumDelivered).Logger()
+	var pe *panicError
+	if errors.As(err, &pe) {
+		log.Error().Str("panic", pe.value).Bytes("stack", pe.stack).Msg("handler panicked")
+	}
 	if err != nil {
 		delay := retryDelay(r.cfg, int(md.NumDelivered))
 		log.Warn().Err(err).Dur("retry_in", delay).Msg("transient failure; will retry")
@@ -219,11 +226,21 @@ func (r *runner) deadLetter(ctx context.Context, m jetstream.Msg, md *jetstream.
 func safely(ctx context.Context, h handleFunc, subject string, in handlers.Input) (out handlers.Output, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
+			err = &panicError{value: fmt.Sprintf("%T", p), stack: debug.Stack()}
 		}
 	}()
 	return h(ctx, subject, in)
 }
+
+// panicError is a recovered panic. Its message names only the panic's
+// type: the value may hold request data, and the message reaches dead
+// letters. The stack is logged where the panic is handled.
+type panicError struct {
+	value string
+	stack []byte
+}
+
+func (e *panicError) Error() string { return "panic (" + e.value + ")" }
 
 // keepAlive tells the server the message is being worked on, so a slow
 // handler (a JWKS fetch) is not redelivered to another worker meanwhile.

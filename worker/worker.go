@@ -43,15 +43,14 @@ type Worker struct {
 	m    *metrics
 	view *handlers.View
 
-	issuer   atomic.Pointer[domain.Issuer]
-	ready    atomic.Bool
-	storeOK  atomic.Bool
-	runners  []*runner
-	feed     *feed
-	service  micro.Service
-	keys     *keySource
-	bg       sync.WaitGroup
-	tokenKey func(string) string
+	issuer  atomic.Pointer[domain.Issuer]
+	ready   atomic.Bool
+	storeOK atomic.Bool
+	runners []*runner
+	feed    *feed
+	service micro.Service
+	keys    *keySource
+	bg      sync.WaitGroup
 }
 
 // New checks the settings and builds a worker; Run starts it.
@@ -237,15 +236,15 @@ func (w *Worker) start(ctx, work context.Context) error {
 	}
 	adminAbandon := func(ctx context.Context, subject string, in handlers.Input) (handlers.Output, error) {
 		if strings.HasSuffix(subject, ".users.commands") {
-			return users.Abandon(ctx, in, errors.New("deliveries exhausted"))
+			return users.Abandon(ctx, in, errDeliveriesExhausted)
 		}
-		return profiles.Abandon(ctx, in, errors.New("deliveries exhausted"))
+		return profiles.Abandon(ctx, in, errDeliveriesExhausted)
 	}
 	attestHandle := func(ctx context.Context, _ string, in handlers.Input) (handlers.Output, error) {
 		return attest.Handle(ctx, in)
 	}
 	attestAbandon := func(ctx context.Context, _ string, in handlers.Input) (handlers.Output, error) {
-		return attest.Abandon(ctx, in, errors.New("deliveries exhausted"))
+		return attest.Abandon(ctx, in, errDeliveriesExhausted)
 	}
 	w.runners = []*runner{
 		{kind: "admin", cons: adminCons, handle: adminHandle, abandon: adminAbandon, nc: w.d.NC, js: js, cfg: cfg, log: w.log, m: w.m, concurrency: 1},

@@ -26,6 +26,8 @@ import (
 var randRead = rand.Read
 
 func main() {
+	// A global of zerolog's: set once, before anything logs.
+	zerolog.TimeFieldFormat = time.RFC3339
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err := run(ctx, os.Getenv)
 	stop()
@@ -109,7 +111,6 @@ func newLogger(s settings) zerolog.Logger {
 	if err != nil {
 		lvl = zerolog.InfoLevel
 	}
-	zerolog.TimeFieldFormat = time.RFC3339
 	var l zerolog.Logger
 	if s.LogFormat == "console" {
 		l = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.RFC3339})
