@@ -33,7 +33,12 @@ type Config struct {
 	EventsMaxAge  time.Duration // TAT_EVENTS_MAX_AGE (365 days)
 	EventsMaxSize int64         // TAT_EVENTS_MAX_BYTES (-1: unlimited)
 	StreamMaxSize int64         // TAT_STREAM_MAX_BYTES for the command streams
-	DedupWindow   time.Duration // TAT_DEDUP_WINDOW (JetStream duplicate window)
+	DedupWindow   time.Duration // TAT_DEDUP_WINDOW: JetStream duplicate window of the events stream
+	// CommandDedupWindow is the duplicate window of the command streams
+	// (TAT_COMMAND_DEDUP_WINDOW). Short on purpose: a repeat JetStream drops
+	// never reaches the worker, so nobody answers it; a repeat that reaches
+	// the worker is answered with the first outcome.
+	CommandDedupWindow time.Duration
 
 	OutcomeRetention time.Duration // TAT_OUTCOME_RETENTION
 	SweepInterval    time.Duration // TAT_SWEEP_INTERVAL
@@ -52,32 +57,33 @@ type Config struct {
 // Defaults returns the documented defaults.
 func Defaults() Config {
 	return Config{
-		SubjectPrefix:    "tat",
-		HTTPAddr:         "127.0.0.1:8080",
-		ClockSkew:        60 * time.Second,
-		MaxTokenBytes:    16 << 10,
-		Concurrency:      32,
-		MaxDeliver:       10,
-		AckWait:          30 * time.Second,
-		RetryBase:        500 * time.Millisecond,
-		RetryMax:         15 * time.Second,
-		DrainTimeout:     25 * time.Second,
-		Replicas:         1,
-		AttestMaxAge:     7 * 24 * time.Hour,
-		AdminMaxAge:      30 * 24 * time.Hour,
-		EventsMaxAge:     365 * 24 * time.Hour,
-		EventsMaxSize:    -1,
-		StreamMaxSize:    -1,
-		DedupWindow:      10 * time.Minute,
-		OutcomeRetention: 7 * 24 * time.Hour,
-		SweepInterval:    5 * time.Minute,
-		JWKSRefresh:      15 * time.Minute,
-		JWKSMinInterval:  30 * time.Second,
-		JWKSMaxBytes:     512 << 10,
-		JWKSTimeout:      5 * time.Second,
-		JWKSWait:         3 * time.Second,
-		SessionIssuer:    "urn:tat:worker",
-		SessionAudience:  "tat",
+		SubjectPrefix:      "tat",
+		HTTPAddr:           "127.0.0.1:8080",
+		ClockSkew:          60 * time.Second,
+		MaxTokenBytes:      16 << 10,
+		Concurrency:        32,
+		MaxDeliver:         10,
+		AckWait:            30 * time.Second,
+		RetryBase:          500 * time.Millisecond,
+		RetryMax:           15 * time.Second,
+		DrainTimeout:       25 * time.Second,
+		Replicas:           1,
+		AttestMaxAge:       7 * 24 * time.Hour,
+		AdminMaxAge:        30 * 24 * time.Hour,
+		EventsMaxAge:       365 * 24 * time.Hour,
+		EventsMaxSize:      -1,
+		StreamMaxSize:      -1,
+		DedupWindow:        10 * time.Minute,
+		CommandDedupWindow: time.Second,
+		OutcomeRetention:   7 * 24 * time.Hour,
+		SweepInterval:      5 * time.Minute,
+		JWKSRefresh:        15 * time.Minute,
+		JWKSMinInterval:    30 * time.Second,
+		JWKSMaxBytes:       512 << 10,
+		JWKSTimeout:        5 * time.Second,
+		JWKSWait:           3 * time.Second,
+		SessionIssuer:      "urn:tat:worker",
+		SessionAudience:    "tat",
 	}
 }
 
@@ -99,7 +105,7 @@ func (c Config) Validate() error {
 		{"TAT_ACK_WAIT", c.AckWait}, {"TAT_RETRY_BASE", c.RetryBase}, {"TAT_RETRY_MAX", c.RetryMax},
 		{"TAT_SHUTDOWN_TIMEOUT", c.DrainTimeout}, {"TAT_ATTEST_MAX_AGE", c.AttestMaxAge},
 		{"TAT_ADMIN_MAX_AGE", c.AdminMaxAge}, {"TAT_EVENTS_MAX_AGE", c.EventsMaxAge},
-		{"TAT_DEDUP_WINDOW", c.DedupWindow}, {"TAT_OUTCOME_RETENTION", c.OutcomeRetention},
+		{"TAT_DEDUP_WINDOW", c.DedupWindow}, {"TAT_COMMAND_DEDUP_WINDOW", c.CommandDedupWindow}, {"TAT_OUTCOME_RETENTION", c.OutcomeRetention},
 		{"TAT_SWEEP_INTERVAL", c.SweepInterval}, {"TAT_JWKS_REFRESH", c.JWKSRefresh},
 		{"TAT_JWKS_MIN_INTERVAL", c.JWKSMinInterval}, {"TAT_JWKS_TIMEOUT", c.JWKSTimeout}, {"TAT_JWKS_WAIT", c.JWKSWait},
 	}

@@ -217,6 +217,14 @@ func TestRepeatedRequestIDAnswersFirstOutcome(t *testing.T) {
 	if n := len(eventsFor(f.env.Events(), "dup-1")); n != 1 {
 		t.Fatalf("%d events for one request id", n)
 	}
+	// The same request with the same Nats-Msg-Id, past the command streams'
+	// short duplicate window: it reaches the worker and gets the first
+	// outcome (JetStream would have dropped it unanswered).
+	time.Sleep(1200 * time.Millisecond)
+	withID := f.env.Request(f.env.Subject("attest", "requests"), "dup-1", payload)
+	if withID["session_token"] != first["session_token"] {
+		t.Fatalf("repeat with Nats-Msg-Id answered differently: %v", withID)
+	}
 	// Someone else reusing the request id (ids are public: events carry
 	// them) gets neither the session nor its token, and no event.
 	thief := f.env.Request(f.env.Subject("attest", "requests"), "", map[string]any{"request_id": "dup-1", "profile_id": "x", "token": "x.y.z"})

@@ -36,13 +36,13 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, c Config) (attes
 		{
 			Name: n.attest, Subjects: []string{c.subject("attest", "requests"), c.subject("attest", "requests", ">")},
 			Retention: jetstream.WorkQueuePolicy, MaxAge: c.AttestMaxAge, MaxBytes: c.StreamMaxSize,
-			Storage: jetstream.FileStorage, Replicas: c.Replicas, Duplicates: c.DedupWindow,
+			Storage: jetstream.FileStorage, Replicas: c.Replicas, Duplicates: c.CommandDedupWindow,
 			MaxMsgSize: 1 << 20, Description: "attest requests: a work queue shared by the workers",
 		},
 		{
 			Name: n.admin, Subjects: []string{c.subject("profiles", "commands"), c.subject("users", "commands")},
 			Retention: jetstream.WorkQueuePolicy, MaxAge: c.AdminMaxAge, MaxBytes: c.StreamMaxSize,
-			Storage: jetstream.FileStorage, Replicas: c.Replicas, Duplicates: c.DedupWindow,
+			Storage: jetstream.FileStorage, Replicas: c.Replicas, Duplicates: c.CommandDedupWindow,
 			MaxMsgSize: 1 << 20, Description: "profile and user commands, applied in stream order",
 		},
 		{

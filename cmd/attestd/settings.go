@@ -98,6 +98,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	num64("TAT_EVENTS_MAX_BYTES", &w.EventsMaxSize)
 	num64("TAT_STREAM_MAX_BYTES", &w.StreamMaxSize)
 	dur("TAT_DEDUP_WINDOW", &w.DedupWindow)
+	dur("TAT_COMMAND_DEDUP_WINDOW", &w.CommandDedupWindow)
 	dur("TAT_OUTCOME_RETENTION", &w.OutcomeRetention)
 	dur("TAT_SWEEP_INTERVAL", &w.SweepInterval)
 	boolean("TAT_JWKS_ALLOW_LOCAL", &w.JWKSAllowLocal)
