@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -27,6 +28,10 @@ type feed struct {
 	now    func() time.Time
 	cc     jetstream.ConsumeContext
 	s      jetstream.Stream
+
+	mu      sync.Mutex
+	next    *round // the round callers join; it starts after they joined
+	running bool
 }
 
 // start loads the snapshot and subscribes. Events stored before the
@@ -98,11 +103,65 @@ func (f *feed) apply(m jetstream.Msg) {
 func (f *feed) CatchUp(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	info, err := f.s.Info(ctx)
+	last, err := f.lastSeq(ctx)
 	if err != nil {
 		return fmt.Errorf("events stream info: %w", err)
 	}
-	return f.view.WaitSeq(ctx, info.State.LastSeq)
+	return f.view.WaitSeq(ctx, last)
+}
+
+// round is one stream-info request shared by the callers that joined it.
+type round struct {
+	done chan struct{}
+	seq  uint64
+	err  error
+}
+
+// lastSeq returns the events stream's last sequence as read after the call
+// began. Concurrent callers share rounds: a caller joins the round that has
+// not started yet, and one request serves them all, so a flood of lookups
+// that miss costs one JetStream API call per round trip, not one each.
+func (f *feed) lastSeq(ctx context.Context) (uint64, error) {
+	f.mu.Lock()
+	if f.next == nil {
+		f.next = &round{done: make(chan struct{})}
+	}
+	r := f.next
+	if !f.running {
+		f.running = true
+		go f.runRounds()
+	}
+	f.mu.Unlock()
+	select {
+	case <-r.done:
+		return r.seq, r.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// runRounds serves waiting rounds one after another, then ends.
+func (f *feed) runRounds() {
+	for {
+		f.mu.Lock()
+		r := f.next
+		f.next = nil
+		if r == nil {
+			f.running = false
+			f.mu.Unlock()
+			return
+		}
+		f.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		info, err := f.s.Info(ctx)
+		cancel()
+		if err != nil {
+			r.err = err
+		} else {
+			r.seq = info.State.LastSeq
+		}
+		close(r.done)
+	}
 }
 
 func (f *feed) stop() {

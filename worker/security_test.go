@@ -250,3 +250,36 @@ func TestDeletedJITUserComesBackAsNewerVersion(t *testing.T) {
 		t.Fatalf("%d user.created events, want 2", created)
 	}
 }
+
+// TestMissFloodSharesCatchUps: requests that miss the view (here, unknown
+// profiles) each catch the view up, but concurrent ones share one stream
+// info request per round: a flood costs far fewer JetStream API calls than
+// requests.
+func TestMissFloodSharesCatchUps(t *testing.T) {
+	env := workertest.NewEnv(t)
+	env.StartWorker(nil, nil)
+	ctx := context.Background()
+	before, err := env.JS.AccountInfo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 300
+	var payloads []map[string]any
+	for i := range n {
+		payloads = append(payloads, map[string]any{"request_id": fmt.Sprint("miss-", i), "profile_id": fmt.Sprint("nope-", i), "token": "a.b.c"})
+	}
+	for id, r := range publishAll(t, env, payloads) {
+		if r["error_type"] != "trusted_token_profile_not_found" {
+			t.Fatalf("%s: %v", id, r)
+		}
+	}
+	after, err := env.JS.AccountInfo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := after.API.Total - before.API.Total
+	t.Logf("%d misses made %d JetStream API calls", n, calls)
+	if calls >= n/2 {
+		t.Fatalf("%d misses made %d JetStream API calls: catch-ups are not shared", n, calls)
+	}
+}
