@@ -215,24 +215,26 @@ func (a *Attest) attest(ctx context.Context, id string, req domain.AttestRequest
 // cheap unverified issuer check, may cause one rate-limited refetch.
 func (a *Attest) verify(ctx context.Context, p domain.Profile, raw string, now time.Time) (*domain.VerifiedToken, error) {
 	policy := p.Policy(a.Skew, a.MaxTokenBytes)
-	keys := p.StaticKeys()
-	if p.UsesJWKS() {
-		pt, err := domain.PrecheckToken(raw, a.MaxTokenBytes)
-		if err != nil {
-			return nil, err
-		}
-		if pt.UnverifiedIssuer() != p.Issuer {
-			return nil, domain.ErrInvalidIssuer.With("the token's issuer does not match the profile")
-		}
-		if keys, err = a.Keys.Keys(ctx, p.JWKSURL); err != nil {
-			return nil, err
-		}
+	pt, err := domain.PrecheckToken(raw, a.MaxTokenBytes)
+	if err != nil {
+		return nil, err
 	}
-	vt, err := domain.VerifyToken(raw, policy, keys, now)
-	if p.UsesJWKS() && errors.Is(err, domain.ErrUnknownKID) {
+	if !p.UsesJWKS() {
+		return pt.Verify(policy, p.StaticKeys(), now)
+	}
+	// The cheap checks come before a token may cause a fetch.
+	if pt.UnverifiedIssuer() != p.Issuer {
+		return nil, domain.ErrInvalidIssuer.With("the token's issuer does not match the profile")
+	}
+	keys, err := a.Keys.Keys(ctx, p.JWKSURL)
+	if err != nil {
+		return nil, err
+	}
+	vt, err := pt.Verify(policy, keys, now)
+	if errors.Is(err, domain.ErrUnknownKID) {
 		keys, rerr := a.Keys.RefreshUnknownKID(ctx, p.JWKSURL)
 		if len(keys) > 0 {
-			vt, err = domain.VerifyToken(raw, policy, keys, now)
+			vt, err = pt.Verify(policy, keys, now)
 		}
 		if rerr != nil && errors.Is(err, domain.ErrUnknownKID) {
 			// The issuer may have rotated, but its JWKS could not be
