@@ -123,7 +123,7 @@ var commands = []*command{
 		summary: "write a development key pair: NAME.key.pem (PKCS#8, mode 0600) and NAME.pub.pem (PKIX)", run: cmdKeygen},
 	{path: "token mint", synopsis: "-key NAME.key.pem -iss ISS -aud AUD -email EMAIL [-jti ID] [-ttl 5m] [-kid KID] [-alg ALG] [-roles a,b] [-claim k=v]...",
 		summary: "print a compact JWS signed with a private key, as a third-party issuer would", run: cmdTokenMint},
-	{path: "profile apply", synopsis: "-f FILE [-expected-version N] [-change-id ID]",
+	{path: "profile apply", synopsis: "-f FILE [-pem FILE]... [-expected-version N] [-change-id ID]",
 		summary: "upsert a trusted-auth-token profile (FILE: a profile object or a whole profile command)", run: cmdProfileApply},
 	{path: "profile delete", synopsis: "-id PROFILE_ID [-expected-version N] [-change-id ID]",
 		summary: "delete a profile", run: cmdProfileDelete},

@@ -23,21 +23,7 @@ import (
 // payload) and one attest.failed with internal_server_error; the store
 // coming back does not turn it into a session afterwards.
 func TestChaosDeadLetter(t *testing.T) {
-	ns := startNATSNode(t)
-	fe := startFerretNode(t)
-	env := &workertest.Env{T: t, NATSURL: ns.url(), MongoURI: fe.uri(), Database: "tat", Prefix: "tat", MasterKey: make([]byte, 32)}
-	_, _ = rand.Read(env.MasterKey)
-	env.NC = env.Connect()
-	env.JS, _ = jetstream.New(env.NC)
-	w := env.StartWorker(func(c *worker.Config) {
-		c.MaxDeliver = 2
-		c.AckWait = 5 * time.Second
-	}, nil)
-	defer func() {
-		if t.Failed() {
-			t.Logf("worker log:\n%s", w.Logs.String())
-		}
-	}()
+	ns, fe, _, w := inProcessWorker(t)
 	h := newHarness(t, ns.url(), fe.uri())
 	h.setup()
 
@@ -95,21 +81,7 @@ func TestChaosDeadLetter(t *testing.T) {
 // while the store is down ends rejected with internal_server_error, with one
 // dead letter on tat.deadletter.admin, and is never applied afterwards.
 func TestChaosAdminDeadLetter(t *testing.T) {
-	ns := startNATSNode(t)
-	fe := startFerretNode(t)
-	env := &workertest.Env{T: t, NATSURL: ns.url(), MongoURI: fe.uri(), Database: "tat", Prefix: "tat", MasterKey: make([]byte, 32)}
-	_, _ = rand.Read(env.MasterKey)
-	env.NC = env.Connect()
-	env.JS, _ = jetstream.New(env.NC)
-	w := env.StartWorker(func(c *worker.Config) {
-		c.MaxDeliver = 2
-		c.AckWait = 5 * time.Second
-	}, nil)
-	defer func() {
-		if t.Failed() {
-			t.Logf("worker log:\n%s", w.Logs.String())
-		}
-	}()
+	ns, fe, env, w := inProcessWorker(t)
 	iss := workertest.NewIssuer(t, "https://idp.example.com/", "my-app")
 	body, _ := json.Marshal(map[string]any{"change_id": "admin-dead", "op": "upsert", "profile": map[string]any{
 		"profile_id": "p-dead", "issuer": iss.Iss, "audience": iss.Aud, "public_keys": []string{iss.PublicPEM()},
@@ -162,4 +134,26 @@ func TestChaosAdminDeadLetter(t *testing.T) {
 	if len(dls) != 1 || !strings.Contains(string(dls[0]), `"msg_id":"admin-dead"`) || !strings.Contains(string(dls[0]), `"TAT_ADMIN"`) {
 		t.Fatalf("dead letters: %q", dls)
 	}
+}
+
+// inProcessWorker runs NATS and a store the test can stop, and one worker
+// in the test process that gives up after two deliveries.
+func inProcessWorker(t *testing.T) (*natsNode, *ferretNode, *workertest.Env, *workertest.Worker) {
+	t.Helper()
+	ns := startNATSNode(t)
+	fe := startFerretNode(t)
+	env := &workertest.Env{T: t, NATSURL: ns.url(), MongoURI: fe.uri(), Database: "tat", Prefix: "tat", MasterKey: make([]byte, 32)}
+	_, _ = rand.Read(env.MasterKey)
+	env.NC = env.Connect()
+	env.JS, _ = jetstream.New(env.NC)
+	w := env.StartWorker(func(c *worker.Config) {
+		c.MaxDeliver = 2
+		c.AckWait = 5 * time.Second
+	}, nil)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("worker log:\n%s", w.Logs.String())
+		}
+	})
+	return ns, fe, env, w
 }
