@@ -120,17 +120,13 @@ func (h *admin) abandon(ctx context.Context, kind string, in Input, cmd any, cha
 }
 
 // rejectWith records a refused admin command: its subject is the object's
-// id when valid, else the command id.
+// id when valid, else omitted (never the change id).
 func (h *admin) rejectWith(ctx context.Context, kind, id, objectID, typ string, cause error, data func(e *domain.Error, objectID string) any) (Output, error) {
 	e := domain.AsError(cause)
 	if !domain.ValidCommandID(objectID) {
 		objectID = ""
 	}
-	subject := objectID
-	if subject == "" {
-		subject = id
-	}
-	return h.finish(ctx, kind, id, e.Status, typ, subject, data(e, objectID))
+	return h.finish(ctx, kind, id, e.Status, typ, objectID, data(e, objectID))
 }
 
 // ProfileChange applies tat.profiles.commands.

@@ -434,11 +434,10 @@ func (a *Attest) fail(ctx context.Context, id, fp string, req domain.AttestReque
 		data.TokenSHA256 = tokenSHA256(req.Token.Reveal())
 	}
 	reply := AttestReply{StatusCode: e.Status, RequestID: id, ErrorType: e.Code, ErrorMessage: e.Message}
-	subject := data.ProfileID
-	if subject == "" {
-		subject = id
-	}
-	return a.complete(ctx, id, fp, e.Status, domain.EventAttestFailed, subject, "", data, reply, a.Now())
+	// The subject is the profile when there is one; with none (the request
+	// did not decode) it is omitted: the contract's subject is a session,
+	// profile or user id, never a request id.
+	return a.complete(ctx, id, fp, e.Status, domain.EventAttestFailed, data.ProfileID, "", data, reply, a.Now())
 }
 
 func (a *Attest) complete(ctx context.Context, id, fp string, status int, typ, subject, sessionID string, data AttestEventData, reply AttestReply, now time.Time) (Output, error) {
