@@ -33,7 +33,12 @@ type SessionReply struct {
 	SessionJWT   string          `json:"session_jwt,omitempty"`
 	ErrorType    string          `json:"error_type,omitempty"`
 	ErrorMessage string          `json:"error_message,omitempty"`
+
+	cause error // the internal reason, for the worker's log; never sent
 }
+
+// Cause returns the internal reason of a failed reply (nil on success).
+func (r SessionReply) Cause() error { return r.cause }
 
 // Sessions serves authenticate and revoke from the in-memory view; changes
 // insert a new session revision and publish an event.
@@ -220,5 +225,5 @@ func JWKS(is *domain.Issuer) json.RawMessage {
 
 func errorReply(err error) SessionReply {
 	e := domain.AsError(err)
-	return SessionReply{StatusCode: e.Status, ErrorType: e.Code, ErrorMessage: e.Message}
+	return SessionReply{StatusCode: e.Status, ErrorType: e.Code, ErrorMessage: e.Message, cause: err}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"github.com/rs/zerolog"
 
 	"github.com/tat-worker/attest/handlers"
 )
@@ -15,7 +16,7 @@ import (
 // startSessionsService registers the tat-sessions micro service (contract
 // section 8). Every worker runs an instance; NATS spreads requests across
 // them through the service's queue group.
-func startSessionsService(nc *nats.Conn, cfg Config, h *handlers.Sessions, m *metrics) (micro.Service, error) {
+func startSessionsService(nc *nats.Conn, cfg Config, h *handlers.Sessions, m *metrics, log zerolog.Logger) (micro.Service, error) {
 	svc, err := micro.AddService(nc, micro.Config{
 		Name: "tat-sessions", Version: "1.0.0",
 		Description: "authenticate and revoke sessions; the keys that sign session JWTs",
@@ -26,6 +27,10 @@ func startSessionsService(nc *nats.Conn, cfg Config, h *handlers.Sessions, m *me
 	g := svc.AddGroup(cfg.subject("sessions"))
 	respond := func(endpoint string, req micro.Request, v handlers.SessionReply) {
 		m.sessionCalls.WithLabelValues(endpoint, strconv.Itoa(v.StatusCode)).Inc()
+		if v.StatusCode >= 500 {
+			// Logged once, here; the cause never holds the request's secrets.
+			log.Error().Err(v.Cause()).Str("endpoint", endpoint).Str("error_type", v.ErrorType).Msg("sessions service failure")
+		}
 		_ = req.RespondJSON(v)
 	}
 	call := func(f func(context.Context, []byte) handlers.SessionReply, endpoint string) micro.HandlerFunc {

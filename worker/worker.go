@@ -256,7 +256,7 @@ func (w *Worker) start(ctx, work context.Context) error {
 		}
 	}
 	sess := &handlers.Sessions{View: w.view, Barrier: w.feed, Sessions: w.d.Store, Pub: pub, Issuer: is, Now: w.now}
-	if w.service, err = startSessionsService(w.d.NC, cfg, sess, w.m); err != nil {
+	if w.service, err = startSessionsService(w.d.NC, cfg, sess, w.m, w.log); err != nil {
 		return fmt.Errorf("sessions service: %w", err)
 	}
 	// Ready means the server knows the service's subscriptions.
