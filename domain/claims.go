@@ -4,6 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"maps"
+	"strings"
+	"unicode"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
 )
 
 // MaxCustomClaimsBytes bounds session_custom_claims as JSON.
@@ -15,6 +20,44 @@ const SessionClaim = "tat_session"
 var reservedClaims = map[string]bool{
 	"iss": true, "sub": true, "aud": true, "exp": true, "nbf": true, "iat": true, "jti": true,
 	SessionClaim: true,
+}
+
+// claimFold folds full Unicode case (U+017F LONG S to s, U+212A KELVIN
+// SIGN to k, "SUB" to sub). One value serves every goroutine.
+var claimFold = cases.Fold()
+
+// ReservedClaimName reports whether a custom claim name would be read as a
+// reserved one (iss sub aud exp nbf iat jti tat_session) by some decoder:
+// byte for byte, or after what lenient decoders and people do to names.
+// The name is folded and normalized to its skeleton: NFKC (fullwidth and
+// compatibility forms), full Unicode case folding (encoding/json's
+// case-insensitive matching uses simple folding, which this includes), then
+// every combining mark and invisible format character removed. Any name
+// whose skeleton is a reserved name is reserved: "ISS", "ſub", "ｅｘｐ",
+// "tat_ſession" and "śub" are all refused. Session JWTs put custom
+// claims at the top level (as Stytch's do), so this is what keeps a custom
+// claim from posing as iss, sub or the session claim.
+func ReservedClaimName(name string) bool {
+	if reservedClaims[name] {
+		return true
+	}
+	return reservedClaims[claimSkeleton(name)]
+}
+
+// claimSkeleton is ReservedClaimName's normal form of a name. The work is
+// linear in the name's length.
+func claimSkeleton(name string) string {
+	s := claimFold.String(norm.NFKC.String(name))
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case unicode.In(r, unicode.Mn, unicode.Me, unicode.Cf):
+			return -1
+		case r == 'ı': // U+0131 DOTLESS I: upper-cases to I in Turkish rules
+			return 'i'
+		}
+		return r
+	}, norm.NFKD.String(s))
+	return norm.NFC.String(s)
 }
 
 // ParseCustomClaims validates session_custom_claims as sent: a JSON object
@@ -37,8 +80,8 @@ func ParseCustomClaims(raw json.RawMessage) (map[string]any, error) {
 		return nil, ErrInvalidRequest.With("session_custom_claims must be a JSON object")
 	}
 	for k := range m {
-		if reservedClaims[k] {
-			return nil, ErrReservedClaims.With("session_custom_claims may not set %q", k)
+		if ReservedClaimName(k) {
+			return nil, ErrReservedClaims.With("session_custom_claims may not set %s: it is or looks like a reserved claim (iss sub aud exp nbf iat jti %s)", quoteShort(k), SessionClaim)
 		}
 	}
 	return m, nil

@@ -119,12 +119,12 @@ func TestAttestRequestValidateRefusesEveryReservedClaim(t *testing.T) {
 			}
 		})
 	}
-	t.Run("names differing in case are not reserved", func(t *testing.T) {
+	t.Run("names differing in case are reserved too", func(t *testing.T) {
 		t.Parallel()
 		r := validAttest()
 		r.SessionCustomClaims = json.RawMessage(`{"ISS":"x","Sub":"y"}`)
-		if _, err := r.Validate(); err != nil {
-			t.Fatalf("Validate: %v", err)
+		if _, err := r.Validate(); !errors.Is(err, domain.ErrReservedClaims) {
+			t.Fatalf("Validate = %v, want reserved_claims_in_custom_claims", err)
 		}
 	})
 }

@@ -9,8 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
-	"strings"
 	"time"
 )
 
@@ -60,7 +58,11 @@ func (is *Issuer) MintJWT(s Session, now time.Time) (Secret, error) {
 	now = now.UTC().Truncate(time.Second)
 	claims := make(map[string]any, len(s.CustomClaims)+7)
 	for name, v := range s.CustomClaims {
-		claims[name] = v
+		// Refused on the way in; skipped here too, so a session stored
+		// before the rule (or by a buggy writer) cannot pose as another.
+		if !ReservedClaimName(name) {
+			claims[name] = v
+		}
 	}
 	claims["iss"], claims["aud"], claims["sub"] = is.Iss, is.Aud, s.UserID
 	claims["iat"], claims["nbf"] = now.Unix(), now.Unix()
@@ -90,53 +92,57 @@ type SessionJWTClaims struct {
 	ExpiresAt time.Time
 }
 
-// ParseJWT checks a session JWT's signature against the worker's keys, its
-// iss and aud, and returns the session it names. Its 5-minute exp is not
-// enforced here: the session named is checked live, as authenticate does.
+// maxSessionJWTBytes bounds a session JWT before it is parsed: the claims
+// are bounded (4 KiB of custom claims, a session with few factors).
+const maxSessionJWTBytes = 64 << 10
+
+// ParseJWT checks a session JWT and returns the session it names. It
+// parses with the trusted-token pre-check (PrecheckToken: compact only,
+// strict base64url, strict JSON with exact member names and no duplicate
+// members), then requires ES256 and a kid naming one of the worker's keys,
+// verifies the signature, and reads iss, aud, sub and tat_session by their
+// exact names: iss and aud must be the worker's, and tat_session's
+// session_id and user_id must be strings, its user_id equal to sub. A
+// claim that only looks like a reserved one (see ReservedClaimName) is
+// refused. Its
+// 5-minute exp is not enforced here: the session named is checked live, as
+// authenticate does. Every refusal is the same session_not_found.
 func (is *Issuer) ParseJWT(raw string) (SessionJWTClaims, error) {
 	bad := ErrSessionNotFound.With("session_jwt is not valid")
-	if len(raw) > 64<<10 {
-		return SessionJWTClaims{}, bad
-	}
-	parts := strings.Split(raw, ".")
-	if len(parts) != 3 {
-		return SessionJWTClaims{}, bad
-	}
-	hb, err1 := base64.RawURLEncoding.Strict().DecodeString(parts[0])
-	pb, err2 := base64.RawURLEncoding.Strict().DecodeString(parts[1])
-	sig, err3 := base64.RawURLEncoding.Strict().DecodeString(parts[2])
-	if err1 != nil || err2 != nil || err3 != nil || len(sig) != 64 {
-		return SessionJWTClaims{}, bad
-	}
-	var hdr struct{ Alg, Kid string }
-	if json.Unmarshal(hb, &hdr) != nil || hdr.Alg != "ES256" {
+	pt, err := PrecheckToken(raw, maxSessionJWTBytes)
+	if err != nil || pt.alg != "ES256" || pt.kid == "" {
 		return SessionJWTClaims{}, bad
 	}
 	var key *ecdsa.PublicKey
 	for _, k := range is.Keys {
-		if k.KID == hdr.Kid {
+		if k.KID == pt.kid {
 			key = &k.Private.PublicKey
+			break
 		}
 	}
-	if key == nil {
+	if key == nil || !verifyJWS(pt.alg, key, pt.signingInput, pt.signature) {
 		return SessionJWTClaims{}, bad
 	}
-	digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
-	r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
-	if !ecdsa.Verify(key, digest[:], r, s) {
+	for name := range pt.claims {
+		if !reservedClaims[name] && ReservedClaimName(name) {
+			// A look-alike of a reserved claim ("tat_ſession", "SUB"):
+			// never minted by this worker since the rule, and read as the
+			// real one by lenient decoders.
+			return SessionJWTClaims{}, bad
+		}
+	}
+	iss, _ := pt.claims["iss"].(string)
+	aud, _ := pt.claims["aud"].(string)
+	sub, _ := pt.claims["sub"].(string)
+	exp, _ := pt.claims["exp"].(json.Number)
+	expires, expErr := exp.Int64()
+	sess, _ := pt.claims[SessionClaim].(map[string]any)
+	sid, _ := sess["session_id"].(string)
+	uid, _ := sess["user_id"].(string)
+	if iss != is.Iss || aud != is.Aud || sid == "" || sub == "" || uid != sub || expErr != nil {
 		return SessionJWTClaims{}, bad
 	}
-	var c struct {
-		Iss     string  `json:"iss"`
-		Aud     string  `json:"aud"`
-		Sub     string  `json:"sub"`
-		Exp     int64   `json:"exp"`
-		Session Session `json:"tat_session"`
-	}
-	if json.Unmarshal(pb, &c) != nil || c.Iss != is.Iss || c.Aud != is.Aud || c.Session.SessionID == "" {
-		return SessionJWTClaims{}, bad
-	}
-	return SessionJWTClaims{SessionID: c.Session.SessionID, UserID: c.Sub, ExpiresAt: time.Unix(c.Exp, 0).UTC()}, nil
+	return SessionJWTClaims{SessionID: sid, UserID: sub, ExpiresAt: time.Unix(expires, 0).UTC()}, nil
 }
 
 // JWK is a public JSON Web Key as the worker publishes it.
