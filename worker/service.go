@@ -25,13 +25,27 @@ func startSessionsService(nc *nats.Conn, cfg Config, h *handlers.Sessions, m *me
 		return nil, err
 	}
 	g := svc.AddGroup(cfg.subject("sessions"))
+	// allowed applies the reply rules of commands (see validReplySubject) to
+	// the subject a caller chose for the reply: a reply may hold a session
+	// token and a session JWT, and must never land in a stream or on
+	// another application's subjects under the prefix.
+	allowed := func(endpoint string, req micro.Request) bool {
+		if validReplySubject(req.Reply(), cfg.SubjectPrefix) {
+			return true
+		}
+		log.Warn().Str("endpoint", endpoint).Msg("sessions reply refused: not an inbox-like subject outside the worker's streams")
+		m.replyRefused.Inc()
+		return false
+	}
 	respond := func(endpoint string, req micro.Request, v handlers.SessionReply) {
 		m.sessionCalls.WithLabelValues(endpoint, strconv.Itoa(v.StatusCode)).Inc()
 		if v.StatusCode >= 500 {
 			// Logged once, here; the cause never holds the request's secrets.
 			log.Error().Err(v.Cause()).Str("endpoint", endpoint).Str("error_type", v.ErrorType).Msg("sessions service failure")
 		}
-		_ = req.RespondJSON(v)
+		if allowed(endpoint, req) {
+			_ = req.RespondJSON(v)
+		}
 	}
 	call := func(f func(context.Context, []byte) handlers.SessionReply, endpoint string) micro.HandlerFunc {
 		return func(req micro.Request) {
@@ -48,6 +62,9 @@ func startSessionsService(nc *nats.Conn, cfg Config, h *handlers.Sessions, m *me
 	}
 	if err := g.AddEndpoint("jwks", micro.HandlerFunc(func(req micro.Request) {
 		m.sessionCalls.WithLabelValues("jwks", "200").Inc()
+		if !allowed("jwks", req) {
+			return
+		}
 		body, _ := json.Marshal(h.Issuer.PublicJWKS())
 		_ = req.Respond(body)
 	})); err != nil {
