@@ -22,7 +22,23 @@ type Outcome struct {
 	StatusCode  int
 	Reply       json.RawMessage
 	SessionID   string
-	Event       Event
+	// SecretsUntil is when the trusted token behind a session outcome
+	// stops being valid (exp plus skew). A repeat of the request answered
+	// from this outcome gets the session token and a session JWT only until
+	// then; the delivery that made the outcome always gets them.
+	SecretsUntil time.Time
+	Event        Event
 	Published   bool
 	CreatedAt   time.Time
 }
+
+// ReplayClaimGrace is how long a replay claim is kept past its token's
+// expiry (plus skew) before the sweeper or a TTL index may delete it. It is
+// longer than RedeliveryLookback, so a redelivery judged as of an earlier
+// moment always still finds every claim that was live at that moment.
+const ReplayClaimGrace = time.Hour
+
+// RedeliveryLookback bounds how far back a redelivered attest is judged:
+// as of the moment the stream stored it, but never earlier than this before
+// now. Token times and the replay claim are judged at that one instant.
+const RedeliveryLookback = 30 * time.Minute

@@ -71,27 +71,39 @@ func (a *Attest) Handle(ctx context.Context, in Input) (Output, error) {
 		if o, ok, err := a.Done.Outcomes.Get(ctx, key); err != nil {
 			return Output{}, fmt.Errorf("look up outcome %s: %w", key, err)
 		} else if ok {
-			return a.send(ctx, o, true, fp)
+			return a.send(ctx, o, fp, true, false)
 		}
 	}
 	if derr != nil {
 		return a.fail(ctx, id, fp, req, derr)
 	}
 	now := a.Now().UTC()
-	checkAt := now
-	if in.Redelivered && !in.PublishedAt.IsZero() && in.PublishedAt.Before(now) {
-		checkAt = in.PublishedAt.UTC()
-	}
+	checkAt := judgedAt(in, now)
 	res, stored, err := a.attest(ctx, id, req, now, checkAt)
 	switch {
 	case stored != nil:
-		return a.send(ctx, *stored, true, fp)
+		return a.send(ctx, *stored, fp, true, false)
 	case err != nil && Permanent(err):
 		return a.fail(ctx, id, fp, req, err)
 	case err != nil:
 		return Output{}, err
 	}
 	return a.succeed(ctx, id, fp, req, res, now)
+}
+
+// judgedAt is the one instant at which a request's token times and its
+// replay claim are judged: now on a first delivery; on a redelivery, when
+// the stream stored the request (so a retry decides as the first attempt
+// did), but never earlier than domain.RedeliveryLookback before now, which
+// keeps every claim that was live then still stored (domain.ReplayClaimGrace).
+func judgedAt(in Input, now time.Time) time.Time {
+	if !in.Redelivered || in.PublishedAt.IsZero() || !in.PublishedAt.Before(now) {
+		return now
+	}
+	if earliest := now.Add(-domain.RedeliveryLookback); in.PublishedAt.Before(earliest) {
+		return earliest
+	}
+	return in.PublishedAt.UTC()
 }
 
 // fingerprint identifies what a request asked: its profile, token, session
@@ -127,7 +139,7 @@ func (a *Attest) Abandon(ctx context.Context, in Input, cause error) (Output, er
 	if o, ok, err := a.Done.Outcomes.Get(ctx, "attest:"+id); err != nil {
 		return Output{}, err
 	} else if ok {
-		return a.send(ctx, o, true, fp)
+		return a.send(ctx, o, fp, true, false)
 	}
 	return a.fail(ctx, id, fp, req, domain.ErrInternal.Wrap(cause, "the request could not be completed"))
 }
@@ -172,7 +184,9 @@ func (a *Attest) attest(ctx context.Context, id string, req domain.AttestRequest
 	}
 	// The replay claim is the commit point for the token: every refusal
 	// that does not depend on it has been made above.
-	holder, inserted, err := a.Replays.Claim(ctx, profile.ProfileID, vt.TokenID, id, vt.ExpiresAt.Add(a.Skew), now)
+	// Judged at checkAt, like the token's times: a claim live then is a
+	// replay even if it has expired since.
+	holder, inserted, err := a.Replays.Claim(ctx, profile.ProfileID, vt.TokenID, id, vt.ExpiresAt.Add(a.Skew), checkAt)
 	if err != nil {
 		return nil, nil, fmt.Errorf("claim token id: %w", err)
 	}
@@ -412,16 +426,18 @@ func (a *Attest) succeed(ctx context.Context, id, fp string, req domain.AttestRe
 		TokenID: res.token.TokenID, TokenSHA256: tokenSHA256(req.Token.Reveal()),
 	}
 	reply := AttestReply{StatusCode: 200, RequestID: id, UserID: res.user.UserID, User: &res.user}
-	typ, subject, sessionID := domain.EventAttestVerified, res.user.UserID, ""
+	o := Outcome{Key: "attest:" + id, Fingerprint: fp, StatusCode: 200, CreatedAt: now}
+	typ, subject := domain.EventAttestVerified, res.user.UserID
 	if res.session != nil {
 		s := res.session.Session
 		data.Session, data.SessionRevision, reply.Session = &s, res.session.Revision, &s
-		typ, subject, sessionID = domain.EventSessionUpdated, s.SessionID, s.SessionID
+		typ, subject, o.SessionID = domain.EventSessionUpdated, s.SessionID, s.SessionID
+		o.SecretsUntil = res.token.ExpiresAt.Add(a.Skew)
 		if res.created {
 			typ = domain.EventSessionCreated
 		}
 	}
-	return a.complete(ctx, id, fp, 200, typ, subject, sessionID, data, reply, now)
+	return a.complete(ctx, o, typ, subject, data, reply)
 }
 
 func (a *Attest) fail(ctx context.Context, id, fp string, req domain.AttestRequest, cause error) (Output, error) {
@@ -437,31 +453,35 @@ func (a *Attest) fail(ctx context.Context, id, fp string, req domain.AttestReque
 	// The subject is the profile when there is one; with none (the request
 	// did not decode) it is omitted: the contract's subject is a session,
 	// profile or user id, never a request id.
-	return a.complete(ctx, id, fp, e.Status, domain.EventAttestFailed, data.ProfileID, "", data, reply, a.Now())
+	o := Outcome{Key: "attest:" + id, Fingerprint: fp, StatusCode: e.Status, CreatedAt: a.Now()}
+	return a.complete(ctx, o, domain.EventAttestFailed, data.ProfileID, data, reply)
 }
 
-func (a *Attest) complete(ctx context.Context, id, fp string, status int, typ, subject, sessionID string, data AttestEventData, reply AttestReply, now time.Time) (Output, error) {
-	key := "attest:" + id
-	ev, err := domain.NewEvent(domain.EventID("attest", id), typ, subject, now, data)
+// complete fills in o's event and reply, makes o the request's outcome
+// (unless one is stored already) and sends the stored one.
+func (a *Attest) complete(ctx context.Context, o Outcome, typ, subject string, data AttestEventData, reply AttestReply) (Output, error) {
+	ev, err := domain.NewEvent(domain.EventID("attest", data.RequestID), typ, subject, o.CreatedAt, data)
 	if err != nil {
 		return Output{}, err
 	}
-	raw, err := json.Marshal(reply)
+	if o.Reply, err = json.Marshal(reply); err != nil {
+		return Output{}, err
+	}
+	o.Event = ev
+	stored, made, err := a.Done.Complete(ctx, o)
 	if err != nil {
 		return Output{}, err
 	}
-	o := Outcome{Key: key, Fingerprint: fp, StatusCode: status, Reply: raw, SessionID: sessionID, Event: ev, CreatedAt: now}
-	stored, err := a.Done.Complete(ctx, o)
-	if err != nil {
-		return Output{}, err
-	}
-	return a.send(ctx, stored, false, fp)
+	return a.send(ctx, stored, o.Fingerprint, false, made)
 }
 
-// send completes a stored outcome if needed and builds the reply, putting
-// back the bearer secrets: the session token (derived from the session id)
-// and a fresh session JWT while the session is active.
-func (a *Attest) send(ctx context.Context, o Outcome, resume bool, fp string) (Output, error) {
+// send completes a stored outcome if needed (resume) and builds the reply,
+// putting back the bearer secrets: the session token (derived from the
+// session id) and a fresh session JWT while the session is active. Only the
+// delivery that made the outcome (made), or a repeat while the trusted
+// token is still valid (o.SecretsUntil), gets them: a copy of a request
+// must not yield a session's secrets long after its token expired.
+func (a *Attest) send(ctx context.Context, o Outcome, fp string, resume, made bool) (Output, error) {
 	if o.Fingerprint != "" && o.Fingerprint != fp {
 		// Another request reused this request_id: it gets neither the first
 		// outcome (which may hold a session) nor an event of its own.
@@ -479,7 +499,7 @@ func (a *Attest) send(ctx context.Context, o Outcome, resume bool, fp string) (O
 			return Output{}, err
 		}
 	}
-	if o.SessionID == "" {
+	if o.SessionID == "" || (!made && a.Now().After(o.SecretsUntil)) {
 		return Output{Reply: o.Reply, Outcome: o}, nil
 	}
 	var r AttestReply

@@ -65,13 +65,16 @@ type Completer struct {
 
 // Complete stores o unless an outcome exists under its key, publishes the
 // stored outcome's event unless it was published, and returns the stored
-// outcome. Errors are transient: the caller retries the command.
-func (c *Completer) Complete(ctx context.Context, o Outcome) (Outcome, error) {
-	stored, _, err := c.Outcomes.Record(ctx, o)
+// outcome and whether this call stored it (false: o's key had an outcome
+// already, which is returned). Errors are transient: the caller retries
+// the command.
+func (c *Completer) Complete(ctx context.Context, o Outcome) (Outcome, bool, error) {
+	stored, inserted, err := c.Outcomes.Record(ctx, o)
 	if err != nil {
-		return Outcome{}, fmt.Errorf("record outcome %s: %w", o.Key, err)
+		return Outcome{}, false, fmt.Errorf("record outcome %s: %w", o.Key, err)
 	}
-	return c.publish(ctx, stored)
+	stored, err = c.publish(ctx, stored)
+	return stored, inserted, err
 }
 
 // Resume finishes an outcome found stored (a redelivery or a duplicate).

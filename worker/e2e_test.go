@@ -27,8 +27,14 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureAt(t, nil)
+}
+
+// newFixtureAt is newFixture with the worker's clock (nil: the real one).
+func newFixtureAt(t *testing.T, now func() time.Time) *fixture {
+	t.Helper()
 	env := workertest.NewEnv(t)
-	w := env.StartWorker(nil, nil)
+	w := env.StartWorker(nil, now)
 	f := &fixture{env: env, w: w, iss: workertest.NewIssuer(t, "https://idp.example.com/", "my-app"), email: "Ada@Example.com"}
 	rep := env.Request(env.Subject("profiles", "commands"), "", map[string]any{
 		"change_id": "c-1", "op": "upsert", "profile": map[string]any{

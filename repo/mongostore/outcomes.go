@@ -20,6 +20,9 @@ type outcomeModel struct {
 	StatusCode  int       `bson:"status_code"`
 	Reply       string    `bson:"reply"`
 	SessionID   string    `bson:"session_id,omitempty"`
+	// SecretsUntil: zero (absent in outcomes stored before it existed)
+	// means a repeat gets no secrets.
+	SecretsUntil time.Time `bson:"secrets_until"`
 	Event       string    `bson:"event"`
 	Published   bool      `bson:"published"`
 	CreatedAt   time.Time `bson:"created_at"`
@@ -27,7 +30,7 @@ type outcomeModel struct {
 
 func (m outcomeModel) domain() (domain.Outcome, error) {
 	o := domain.Outcome{Key: m.ID, Fingerprint: m.Fingerprint, StatusCode: m.StatusCode, Reply: json.RawMessage(m.Reply),
-		SessionID: m.SessionID, Published: m.Published, CreatedAt: m.CreatedAt}
+		SessionID: m.SessionID, SecretsUntil: m.SecretsUntil, Published: m.Published, CreatedAt: m.CreatedAt}
 	if err := json.Unmarshal([]byte(m.Event), &o.Event); err != nil {
 		return o, fmt.Errorf("decode stored event of %s: %w", m.ID, err)
 	}
@@ -41,7 +44,7 @@ func (s *Store) Record(ctx context.Context, o domain.Outcome) (domain.Outcome, b
 		return o, false, err
 	}
 	m := outcomeModel{ID: o.Key, Fingerprint: o.Fingerprint, StatusCode: o.StatusCode, Reply: string(o.Reply), SessionID: o.SessionID,
-		Event: string(ev), Published: o.Published, CreatedAt: o.CreatedAt.UTC()}
+		SecretsUntil: o.SecretsUntil.UTC(), Event: string(ev), Published: o.Published, CreatedAt: o.CreatedAt.UTC()}
 	err = insert(ctx, s.db.Collection(collOutcomes), m)
 	if errors.Is(err, errConflict) {
 		stored, ok, err := s.Get(ctx, o.Key)

@@ -15,6 +15,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+
+	"github.com/tat-worker/attest/domain"
 )
 
 // Collection names.
@@ -66,7 +68,7 @@ func (s *Store) Setup(ctx context.Context) error {
 	// delete a shortened latest revision before an older, longer one.
 	for _, c := range []string{collReplays} {
 		_, err := s.db.Collection(c).Indexes().CreateOne(ctx, mongo.IndexModel{
-			Keys: bson.D{{Key: "expires_at", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(3600),
+			Keys: bson.D{{Key: "expires_at", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(int32(domain.ReplayClaimGrace / time.Second)),
 		})
 		if err != nil {
 			var ce mongo.CommandError
@@ -80,7 +82,8 @@ func (s *Store) Setup(ctx context.Context) error {
 	return nil
 }
 
-// Sweep deletes what has expired: replay claims past their token's expiry,
+// Sweep deletes what has expired: replay claims past their token's expiry
+// by more than domain.ReplayClaimGrace,
 // revisions of sessions that ended before cutoff, outcomes older than
 // keepOutcomes. MongoDB's TTL indexes do the first two as well.
 func (s *Store) Sweep(ctx context.Context, now time.Time, sessionGrace, keepOutcomes time.Duration) (int64, error) {
@@ -92,7 +95,9 @@ func (s *Store) Sweep(ctx context.Context, now time.Time, sessionGrace, keepOutc
 		coll   string
 		filter bson.M
 	}{
-		{collReplays, bson.M{"expires_at": bson.M{"$lt": now}}},
+		// Kept a grace past expiry: a redelivery judged as of an earlier
+		// moment must still find the claims live then.
+		{collReplays, bson.M{"expires_at": bson.M{"$lt": now.Add(-domain.ReplayClaimGrace)}}},
 		{collOutcomes, bson.M{"created_at": bson.M{"$lt": now.Add(-keepOutcomes)}}},
 		{collPublished, bson.M{"created_at": bson.M{"$lt": now.Add(-keepOutcomes)}}},
 	} {
