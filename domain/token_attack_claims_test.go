@@ -159,6 +159,34 @@ func claimAttackCases() []verifyCase {
 			raw: withClaims(func(c map[string]any) { c["email"] = "ada@example.com, eve@evil.example" }),
 		},
 		{
+			name: "email with the Kelvin sign (looks like kim@)", wantErr: domain.ErrInvalidClaims, wantMsg: "not a valid email",
+			raw: withClaims(func(c map[string]any) { c["email"] = "\u212Aim@example.com" }),
+		},
+		{
+			name: "email with U+0130 (lowers to kim@)", wantErr: domain.ErrInvalidClaims, wantMsg: "not a valid email",
+			raw: withClaims(func(c map[string]any) { c["email"] = "K\u0130M@example.com" }),
+		},
+		{
+			name: "email ending in a no-break space", wantErr: domain.ErrInvalidClaims, wantMsg: "not a valid email",
+			raw: withClaims(func(c map[string]any) { c["email"] = "ada@example.com\u00A0" }),
+		},
+		{
+			name: "email ending in U+0085", wantErr: domain.ErrInvalidClaims, wantMsg: "not a valid email",
+			raw: withClaims(func(c map[string]any) { c["email"] = "ada@example.com\u0085" }),
+		},
+		{
+			name: "email with a zero-width space", wantErr: domain.ErrInvalidClaims, wantMsg: "not a valid email",
+			raw: withClaims(func(c map[string]any) { c["email"] = "a\u200Bda@example.com" }),
+		},
+		{
+			name: "email in NFD", wantErr: domain.ErrInvalidClaims, wantMsg: "not a valid email",
+			raw: withClaims(func(c map[string]any) { c["email"] = "jose\u0301@example.com" }),
+		},
+		{
+			name: "email with a fullwidth letter", wantErr: domain.ErrInvalidClaims, wantMsg: "not a valid email",
+			raw: withClaims(func(c map[string]any) { c["email"] = "\uFF41da@example.com" }),
+		},
+		{
 			name: "email too long", wantErr: domain.ErrInvalidClaims, wantMsg: "longer than 254",
 			raw: withClaims(func(c map[string]any) { c["email"] = strings.Repeat("a", 64) + "@" + strings.Repeat("b", 190) + ".com" }),
 		},
