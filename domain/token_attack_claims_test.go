@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/tat-worker/attest/domain"
@@ -185,6 +186,18 @@ func claimAttackCases() []verifyCase {
 		{
 			name: "email with a fullwidth letter", wantErr: domain.ErrInvalidClaims, wantMsg: "not a valid email",
 			raw: withClaims(func(c map[string]any) { c["email"] = "\uFF41da@example.com" }),
+		},
+		{
+			// encoding/json decodes every lone surrogate escape to U+FFFD, so
+			// two addresses an issuer holds apart would share one key.
+			name: "email with a lone surrogate escape", wantErr: domain.ErrInvalidClaims, wantMsg: "not a valid email",
+			raw: func(t *testing.T, ks *keyset) string {
+				c := goodClaims()
+				c["email"] = "EMAIL"
+				payload := strings.Replace(mustJSON(t, c), "EMAIL", `ki\ud800m@example.com`, 1)
+				header := mustJSON(t, map[string]any{"alg": "EdDSA", "kid": ks.ed.pub.KID})
+				return rawToken(t, header, payload, func(in []byte) []byte { return sign(t, "EdDSA", ks.ed.priv, in) })
+			},
 		},
 		{
 			name: "email too long", wantErr: domain.ErrInvalidClaims, wantMsg: "longer than 254",

@@ -145,8 +145,9 @@ func (u User) Active() bool { return u.Status == UserActive }
 //     "ﬁ", "²", U+00A0 NO-BREAK SPACE);
 //   - it has a non-ASCII character that is not a letter, mark, number,
 //     punctuation or symbol (spaces, invisible format characters such as
-//     U+200B or U+00AD, controls, private use, unassigned), or a full stop
-//     IDNA reads as "." (U+3002, U+FF61).
+//     U+200B or U+00AD, controls, private use, unassigned), a full stop
+//     IDNA reads as "." (U+3002, U+FF61), or U+FFFD, which JSON decoding
+//     makes of any lone surrogate escape.
 //
 // Other non-ASCII text is kept as it is: "josé@example.com" in NFC and
 // "ada@bücher.example" are valid, and match only themselves.
@@ -194,6 +195,8 @@ func ambiguousEmail(s, key string) string {
 			return fmt.Sprintf("has %U, a space, invisible, control or unassigned character", r)
 		case r == '\u3002' || r == '\uFF61':
 			return fmt.Sprintf("has %U, which IDNA reads as a full stop", r)
+		case r == utf8.RuneError:
+			return "has U+FFFD, which stands for any undecodable text"
 		case tiedToASCII(r):
 			return fmt.Sprintf("has %U, which Unicode ties to an ASCII character", r)
 		}

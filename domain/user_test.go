@@ -302,6 +302,7 @@ func TestNormalizeEmailUnicode(t *testing.T) {
 		{name: "right-to-left override", in: "\u202Ekim@example.com"},
 		{name: "private use", in: "ki\uE000m@example.com"},
 		{name: "unassigned", in: "ki\u0378m@example.com"},
+		{name: "replacement character", in: "ki\uFFFDm@example.com"},
 		{name: "ideographic full stop", in: "kim@example\u3002com"},
 		{name: "halfwidth ideographic full stop", in: "kim@example\uFF61com"},
 	} {
