@@ -63,6 +63,15 @@ func TestVerifyTokenAccepts(t *testing.T) {
 			},
 		},
 		{
+			name: "non-ASCII email in NFC",
+			raw:  withClaims(func(c map[string]any) { c["email"] = "Jos\u00E9@b\u00FCcher.example" }),
+			check: func(t *testing.T, ks *keyset, vt *domain.VerifiedToken) {
+				if vt.Email != "Jos\u00E9@b\u00FCcher.example" {
+					t.Errorf("Email = %+q, want the claim as sent", vt.Email)
+				}
+			},
+		},
+		{
 			name: "aud array containing the audience",
 			raw:  withClaims(func(c map[string]any) { c["aud"] = []string{"other", testAudience} }),
 		},

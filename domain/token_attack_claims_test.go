@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/tat-worker/attest/domain"
@@ -157,6 +158,46 @@ func claimAttackCases() []verifyCase {
 		{
 			name: "two emails", wantErr: domain.ErrInvalidClaims, wantMsg: "not a valid email",
 			raw: withClaims(func(c map[string]any) { c["email"] = "ada@example.com, eve@evil.example" }),
+		},
+		{
+			name: "email with the Kelvin sign (looks like kim@)", wantErr: domain.ErrInvalidClaims, wantMsg: "not a valid email",
+			raw: withClaims(func(c map[string]any) { c["email"] = "\u212Aim@example.com" }),
+		},
+		{
+			name: "email with U+0130 (lowers to kim@)", wantErr: domain.ErrInvalidClaims, wantMsg: "not a valid email",
+			raw: withClaims(func(c map[string]any) { c["email"] = "K\u0130M@example.com" }),
+		},
+		{
+			name: "email ending in a no-break space", wantErr: domain.ErrInvalidClaims, wantMsg: "not a valid email",
+			raw: withClaims(func(c map[string]any) { c["email"] = "ada@example.com\u00A0" }),
+		},
+		{
+			name: "email ending in U+0085", wantErr: domain.ErrInvalidClaims, wantMsg: "not a valid email",
+			raw: withClaims(func(c map[string]any) { c["email"] = "ada@example.com\u0085" }),
+		},
+		{
+			name: "email with a zero-width space", wantErr: domain.ErrInvalidClaims, wantMsg: "not a valid email",
+			raw: withClaims(func(c map[string]any) { c["email"] = "a\u200Bda@example.com" }),
+		},
+		{
+			name: "email in NFD", wantErr: domain.ErrInvalidClaims, wantMsg: "not a valid email",
+			raw: withClaims(func(c map[string]any) { c["email"] = "jose\u0301@example.com" }),
+		},
+		{
+			name: "email with a fullwidth letter", wantErr: domain.ErrInvalidClaims, wantMsg: "not a valid email",
+			raw: withClaims(func(c map[string]any) { c["email"] = "\uFF41da@example.com" }),
+		},
+		{
+			// encoding/json decodes every lone surrogate escape to U+FFFD, so
+			// two addresses an issuer holds apart would share one key.
+			name: "email with a lone surrogate escape", wantErr: domain.ErrInvalidClaims, wantMsg: "not a valid email",
+			raw: func(t *testing.T, ks *keyset) string {
+				c := goodClaims()
+				c["email"] = "EMAIL"
+				payload := strings.Replace(mustJSON(t, c), "EMAIL", `ki\ud800m@example.com`, 1)
+				header := mustJSON(t, map[string]any{"alg": "EdDSA", "kid": ks.ed.pub.KID})
+				return rawToken(t, header, payload, func(in []byte) []byte { return sign(t, "EdDSA", ks.ed.priv, in) })
+			},
 		},
 		{
 			name: "email too long", wantErr: domain.ErrInvalidClaims, wantMsg: "longer than 254",

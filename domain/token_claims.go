@@ -145,7 +145,7 @@ func mapClaims(c map[string]any, m AttributeMapping, vt *VerifiedToken) error {
 	if len(email) > MaxEmailBytes {
 		return ErrInvalidClaims.With("the token's email claim is longer than %d bytes", MaxEmailBytes)
 	}
-	if !bareEmail(email) {
+	if _, err := NormalizeEmail(email); err != nil || !bareEmail(email) {
 		return ErrInvalidClaims.With("the token's email claim is not a valid email address")
 	}
 	vt.Email = email
@@ -207,7 +207,8 @@ func requiredString(c map[string]any, name, what string) (string, error) {
 }
 
 // bareEmail reports whether s is exactly one address in its plain form:
-// what net/mail parses, with no display name, comment or angle brackets.
+// what net/mail parses, with no display name, comment or angle brackets,
+// and no surrounding white space (which NormalizeEmail would trim).
 func bareEmail(s string) bool {
 	a, err := mail.ParseAddress(s)
 	return err == nil && a.Name == "" && a.Address == s

@@ -322,6 +322,9 @@ func checkAcceptedClaims(t *testing.T, vt *domain.VerifiedToken, pol domain.Toke
 	if vt.Email == "" || len(vt.Email) > domain.MaxEmailBytes || !strings.Contains(vt.Email, "@") || vt.Claims[pol.Mapping.Email] != vt.Email {
 		t.Fatalf("accepted email %q", vt.Email)
 	}
+	if _, err := domain.NormalizeEmail(vt.Email); err != nil {
+		t.Fatalf("accepted email %+q that NormalizeEmail refuses: %v", vt.Email, err)
+	}
 	if vt.TokenID == "" || len(vt.TokenID) > domain.MaxTokenIDBytes || vt.Claims[pol.Mapping.TokenID] != vt.TokenID {
 		t.Fatalf("accepted token id %q", vt.TokenID)
 	}

@@ -61,7 +61,8 @@ func VerifyToken(raw string, pol TokenPolicy, keys []PublicKey, now time.Time) (
 //     it (ErrInvalidClaims);
 //   - sub, when present, a string (ErrInvalidClaims);
 //   - the mapped email and token id claims must be non-empty strings, the
-//     email a bare address (no display name) of at most MaxEmailBytes, the
+//     email a bare address (no display name) of at most MaxEmailBytes
+//     that NormalizeEmail accepts (no ambiguous Unicode), the
 //     token id at most MaxTokenIDBytes; a mapped external user id, when
 //     present, a string; mapped role ids, when present, an array of strings
 //     (all ErrInvalidClaims).

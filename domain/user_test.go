@@ -50,6 +50,15 @@ func TestNewUserRefuses(t *testing.T) {
 		{name: "email in angle brackets", edit: func(s *domain.UserSpec) { s.Emails = emails("<ada@example.com>") }, wantMsg: "emails[0]"},
 		{name: "two addresses in one", edit: func(s *domain.UserSpec) { s.Emails = emails("ada@example.com, bob@example.com") }, wantMsg: "emails[0]"},
 		{name: "bad second email", edit: func(s *domain.UserSpec) { s.Emails = emails("ada@example.com", "bob@") }, wantMsg: "emails[1]"},
+		{name: "email with the Kelvin sign", edit: func(s *domain.UserSpec) { s.Emails = emails("\u212Aim@example.com") }, wantMsg: "emails[0] is not a valid email"},
+		{name: "email with U+0130", edit: func(s *domain.UserSpec) { s.Emails = emails("K\u0130M@example.com") }, wantMsg: "emails[0] is not a valid email"},
+		{name: "email ending in a no-break space", edit: func(s *domain.UserSpec) { s.Emails = emails("kim@example.com\u00A0") }, wantMsg: "emails[0] is not a valid email"},
+		{name: "email in NFD", edit: func(s *domain.UserSpec) { s.Emails = emails("jose\u0301@example.com") }, wantMsg: "emails[0] is not a valid email"},
+		{
+			name:    "Kelvin-sign twin of the user's other address",
+			edit:    func(s *domain.UserSpec) { s.Emails = emails("kim@example.com", "\u212Aim@example.com") },
+			wantMsg: "emails[1] is not a valid email",
+		},
 		{
 			name: "email over 254 characters",
 			edit: func(s *domain.UserSpec) {
@@ -121,6 +130,21 @@ func TestNewUserAccepts(t *testing.T) {
 			wantNorm: []string{"ada@example.com", "ada@work.example"},
 		},
 		{name: "ten emails", edit: func(s *domain.UserSpec) { s.Emails = emails(ten...) }, wantStatus: domain.UserActive, wantNorm: ten},
+		{
+			name: "non-ASCII addresses match themselves",
+			edit: func(s *domain.UserSpec) {
+				s.Emails = emails("Jos\u00E9@Example.com", "ada@b\u00FCcher.example", "\u7528\u6237@\u4F8B\u5B50.\u5E7F\u544A")
+			},
+			wantStatus: domain.UserActive,
+			wantEmails: []string{"Jos\u00E9@Example.com", "ada@b\u00FCcher.example", "\u7528\u6237@\u4F8B\u5B50.\u5E7F\u544A"},
+			wantNorm:   []string{"jos\u00E9@example.com", "ada@b\u00FCcher.example", "\u7528\u6237@\u4F8B\u5B50.\u5E7F\u544A"},
+		},
+		{
+			name:       "addresses differing in a non-ASCII case are two addresses",
+			edit:       func(s *domain.UserSpec) { s.Emails = emails("jos\u00E9@example.com", "JOS\u00C9@example.com") },
+			wantStatus: domain.UserActive,
+			wantNorm:   []string{"jos\u00E9@example.com", "jos\u00C9@example.com"},
+		},
 		{name: "no email", edit: func(s *domain.UserSpec) { s.Emails = nil }, wantStatus: domain.UserActive, wantNorm: []string{}},
 		{
 			name: "trusted_metadata is compacted",
@@ -194,7 +218,7 @@ func TestNormalizeEmail(t *testing.T) {
 		{in: "Ada@Example.COM", want: "ada@example.com"},
 		{in: "  ada@example.com\n", want: "ada@example.com"},
 		{in: "ada+tag@sub.example.co.uk", want: "ada+tag@sub.example.co.uk"},
-		{in: "ÄDA@example.com", want: "äda@example.com"},
+		{in: "ÄDA@example.com", want: "Äda@example.com"}, // only A-Z are lowered
 		{in: strings.Repeat("a", 64) + "@" + strings.Repeat("b", 185) + ".com", want: strings.Repeat("a", 64) + "@" + strings.Repeat("b", 185) + ".com"},
 		{in: strings.Repeat("a", 64) + "@" + strings.Repeat("b", 186) + ".com", wantErr: true},
 		{in: "", wantErr: true},
@@ -221,6 +245,151 @@ func TestNormalizeEmail(t *testing.T) {
 				t.Fatalf("NormalizeEmail(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 			}
 		})
+	}
+}
+
+// TestNormalizeEmailUnicode pins the one normalization behind email
+// matching and JIT user ids: A-Z lowered, every other byte kept, and an
+// address whose Unicode spelling is ambiguous refused.
+func TestNormalizeEmailUnicode(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, in string
+		want     string // the key; "" when the address is refused
+	}{
+		// Accepted: only ASCII letters change.
+		{name: "mixed-case ASCII", in: "KiM@ExAmple.COM", want: "kim@example.com"},
+		{name: "precomposed e acute (NFC)", in: "Jos\u00E9@example.com", want: "jos\u00E9@example.com"},
+		{name: "non-ASCII capital kept", in: "JOS\u00C9@example.com", want: "jos\u00C9@example.com"},
+		{name: "precomposed k with acute", in: "\u1E31im@example.com", want: "\u1E31im@example.com"},
+		{name: "IDN domain in Unicode", in: "Kim@B\u00FCcher.example", want: "kim@b\u00FCcher.example"},
+		{name: "IDN domain in punycode", in: "Kim@XN--bcher-kva.example", want: "kim@xn--bcher-kva.example"},
+		{name: "Cyrillic i look-alike", in: "k\u0456m@example.com", want: "k\u0456m@example.com"},
+		{name: "Greek kappa look-alike", in: "\u039Aim@example.com", want: "\u039Aim@example.com"},
+		{name: "sharp s", in: "ki\u00DF@example.com", want: "ki\u00DF@example.com"},
+		{name: "capital sharp s", in: "KI\u1E9E@example.com", want: "ki\u1E9E@example.com"},
+		{name: "Han", in: "\u7528\u6237@\u4F8B\u5B50.\u5E7F\u544A", want: "\u7528\u6237@\u4F8B\u5B50.\u5E7F\u544A"},
+
+		// Refused: a non-ASCII character Unicode ties to ASCII.
+		{name: "Kelvin sign", in: "\u212Aim@example.com"},
+		{name: "Kelvin sign in the domain", in: "kim@example.\u212Aom"},
+		{name: "capital I with dot above (U+0130)", in: "K\u0130M@example.com"},
+		{name: "dotless i (U+0131)", in: "k\u0131m@example.com"},
+		{name: "long s (U+017F)", in: "\u017Fam@example.com"},
+		{name: "fullwidth capital K", in: "\uFF2Bim@example.com"},
+		{name: "fullwidth small k", in: "\uFF4Bim@example.com"},
+		{name: "fullwidth commercial at", in: "kim\uFF20example.com"},
+		{name: "fullwidth full stop", in: "kim@example\uFF0Ecom"},
+		{name: "ligature fi", in: "\uFB01@example.com"},
+		{name: "superscript two", in: "kim\u00B2@example.com"},
+		{name: "feminine ordinal", in: "\u00AA@example.com"},
+		{name: "mathematical bold small k", in: "\U0001D424im@example.com"},
+		{name: "circled capital K", in: "\u24C0im@example.com"},
+		{name: "Angstrom sign", in: "\u212Bsa@example.com"},
+		{name: "Ohm sign", in: "\u2126@example.com"},
+
+		// Refused: not NFC, as given or once A-Z are lowered.
+		{name: "k and combining acute (NFD of U+1E31)", in: "k\u0301im@example.com"},
+		{name: "e and combining acute (NFD of e acute)", in: "jose\u0301@example.com"},
+		{name: "H and macron below, whose key composes", in: "H\u0331@example.com"},
+
+		// Refused: spaces, invisible and control characters, IDNA full stops.
+		{name: "trailing no-break space", in: "kim@example.com\u00A0"},
+		{name: "leading ideographic space", in: "\u3000kim@example.com"},
+		{name: "trailing next line (U+0085)", in: "kim@example.com\u0085"},
+		{name: "zero-width space", in: "ki\u200Bm@example.com"},
+		{name: "soft hyphen", in: "ki\u00ADm@example.com"},
+		{name: "right-to-left override", in: "\u202Ekim@example.com"},
+		{name: "private use", in: "ki\uE000m@example.com"},
+		{name: "unassigned", in: "ki\u0378m@example.com"},
+		{name: "replacement character", in: "ki\uFFFDm@example.com"},
+		{name: "ideographic full stop", in: "kim@example\u3002com"},
+		{name: "halfwidth ideographic full stop", in: "kim@example\uFF61com"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := domain.NormalizeEmail(tc.in)
+			if tc.want == "" {
+				if !errors.Is(err, domain.ErrInvalidRequest) || got != "" {
+					t.Fatalf("NormalizeEmail(%+q) = %+q, %v; want invalid_request", tc.in, got, err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("NormalizeEmail(%+q) = %+q, %v; want %+q", tc.in, got, err, tc.want)
+			}
+			if again, err := domain.NormalizeEmail(got); err != nil || again != got {
+				t.Errorf("NormalizeEmail(key %+q) = %+q, %v; a key must be its own key", got, again, err)
+			}
+		})
+	}
+}
+
+// TestEmailLookAlikesNeverMatch plays the attacker: a token (or a user
+// upsert) names an address that an issuer may hold as another account but
+// that looks like the victim's. Each is refused or gets a key and a JIT user
+// id of its own, never the victim's.
+func TestEmailLookAlikesNeverMatch(t *testing.T) {
+	t.Parallel()
+	for victim, lookAlikes := range map[string][]string{
+		"kim@example.com": {
+			"\u212Aim@example.com", "\u212AIM@EXAMPLE.COM", "K\u0130M@example.com", "k\u0131m@example.com",
+			"\uFF2Bim@example.com", "\uFF4Bim@example.com", "\U0001D424im@example.com", "\u24C0im@example.com",
+			"k\u0456m@example.com", "\u03BAim@example.com", "k\u0301im@example.com", "\u1E31im@example.com",
+			"kim@example.com\u00A0", "\u00A0kim@example.com", "\u3000kim@example.com", "kim@example.com\u0085",
+			"kim@example.com\u2028", "ki\u200Bm@example.com", "ki\u00ADm@example.com", "kim\u200D@example.com",
+			"kim@example\u3002com", "kim@example\uFF0Ecom", "kim@example\uFF61com", "kim@\uFF45xample.com",
+			"kim@example.\u212Aom", "\"kim\"@example.com", "kim@example.com.",
+		},
+		"sam@example.com": {"\u017Fam@example.com", "\u017FAM@example.com"},
+		"jos\u00E9@example.com": {
+			"jose\u0301@example.com", "JOSE\u0301@example.com", "JOS\u00C9@example.com", "jos\u00E9@example.com\u00A0",
+			"jos\u00E9@example\u3002com", "jos\u00E9\u200B@example.com",
+		},
+		"ada@b\u00FCcher.example": {"ada@bu\u0308cher.example", "ada@b\uFF55\u0308cher.example", "ada@b\u00FCcher\uFF0Eexample"},
+	} {
+		key, err := domain.NormalizeEmail(victim)
+		if err != nil {
+			t.Fatalf("NormalizeEmail(%+q): %v", victim, err)
+		}
+		for _, a := range lookAlikes {
+			if got, err := domain.NormalizeEmail(a); err == nil && got == key {
+				t.Errorf("NormalizeEmail(%+q) = %+q, the key of %+q", a, got, victim)
+			}
+			u, err := domain.NewJITUser(a, "", testNow)
+			if err != nil && !errors.Is(err, domain.ErrInvalidClaims) {
+				t.Errorf("NewJITUser(%+q) = %v, want jwt_invalid_claims or another user", a, err)
+			}
+			if err == nil && u.UserID == domain.JITUserID(key) {
+				t.Errorf("NewJITUser(%+q) provisions %s, the JIT user of %+q", a, u.UserID, victim)
+			}
+		}
+	}
+}
+
+// TestJITUserIDLookAlikes: ASCII case folds to one JIT user; the Kelvin
+// sign and U+0130 never provision (nor name) that user.
+func TestJITUserIDLookAlikes(t *testing.T) {
+	t.Parallel()
+	lower, err := domain.NormalizeEmail("kim@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	upper, err := domain.NormalizeEmail("KIM@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if domain.JITUserID(upper) != domain.JITUserID(lower) {
+		t.Errorf("JITUserID of KIM@example.com = %s, of kim@example.com = %s; want one user", domain.JITUserID(upper), domain.JITUserID(lower))
+	}
+	for _, a := range []string{"\u212Aim@example.com", "\u212AIM@example.com", "K\u0130M@example.com"} {
+		if got, err := domain.NormalizeEmail(a); !errors.Is(err, domain.ErrInvalidRequest) {
+			t.Errorf("NormalizeEmail(%+q) = %+q, %v; want invalid_request", a, got, err)
+		}
+		u, err := domain.NewJITUser(a, "", testNow)
+		if !errors.Is(err, domain.ErrInvalidClaims) {
+			t.Errorf("NewJITUser(%+q) = %s, %v; want jwt_invalid_claims", a, u.UserID, err)
+		}
 	}
 }
 

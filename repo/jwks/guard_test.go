@@ -55,6 +55,10 @@ func TestCheckIP(t *testing.T) {
 		{"public IPv6", "2606:4700:4700::1111", true},
 		{"IPv4-mapped public", "::ffff:1.1.1.1", true},
 		{"NAT64 of public", "64:ff9b::808:808", true},
+		{"local-use NAT64 of public (RFC 8215)", "64:ff9b:1::808:808", false},
+		{"local-use NAT64, last address", "64:ff9b:1:ffff:ffff:ffff:ffff:ffff", false},
+		{"just below local-use NAT64", "64:ff9b:0:ffff:ffff:ffff:ffff:ffff", true},
+		{"just above local-use NAT64", "64:ff9b:2::808:808", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
