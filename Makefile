@@ -5,19 +5,25 @@ GO        ?= go
 FUZZTIME  ?= 10s
 PKGS      := ./...
 
-.PHONY: run test test-unit test-fuzz test-chaos vet build bench clean
+.PHONY: run test test-unit test-fuzz test-chaos vet build build-dev bench clean
 
 ## run: the worker on its embedded default (NATS + FerretDB in-process, data under ./var)
 run:
-	$(GO) run ./cmd/attestd
+	$(GO) run -tags embedded ./cmd/attestd
 
-## build: binaries into ./bin
+## build: production binaries into ./bin (attestd without the embedded servers:
+## it needs TAT_NATS_URL and TAT_MONGODB_URI)
 build:
 	$(GO) build -o bin/attestd ./cmd/attestd
 	$(GO) build -o bin/attestctl ./cmd/attestctl
 
+## build-dev: bin/attestd-dev, which runs the embedded default as make run does
+build-dev:
+	$(GO) build -tags embedded -o bin/attestd-dev ./cmd/attestd
+
 vet:
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags embedded ./cmd/attestd/
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 ## test: vet, gofmt, every unit and integration test with the race detector, a short fuzz run

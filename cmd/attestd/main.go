@@ -1,7 +1,9 @@
-// Command attestd is the trusted-auth-token worker. With no settings it runs
-// on its embedded default: an in-process NATS server with JetStream and an
-// in-process FerretDB (SQLite), data under ./var. TAT_NATS_URL and
-// TAT_MONGODB_URI point it at real servers instead.
+// Command attestd is the trusted-auth-token worker. TAT_NATS_URL and
+// TAT_MONGODB_URI point it at real servers. Built with -tags embedded (make
+// run), it runs on its embedded default when they are unset: an in-process
+// NATS server with JetStream and an in-process FerretDB (SQLite), data under
+// ./var. The production build (make build, the Dockerfile) links neither
+// server and refuses to start without both URLs.
 package main
 
 import (
@@ -20,10 +22,21 @@ import (
 
 	"github.com/tat-worker/attest/repo/mongostore"
 	"github.com/tat-worker/attest/worker"
-	"github.com/tat-worker/attest/worker/embedded"
 )
 
-var randRead = rand.Read
+var (
+	randRead = rand.Read
+
+	// startEmbeddedNATS and startEmbeddedFerret start one embedded server
+	// listening on addr with its files under dir, and return its URL and
+	// how to stop it. They are nil unless attestd is built with -tags
+	// embedded (embedded.go), so the production binary links no server.
+	startEmbeddedNATS, startEmbeddedFerret func(addr, dir string) (url string, stop func(), err error)
+)
+
+// errNoEmbedded is the start-up error of a production attestd that is
+// given no servers.
+var errNoEmbedded = errors.New("this attestd was built without the embedded servers; set TAT_NATS_URL and TAT_MONGODB_URI (or build with -tags embedded)")
 
 func main() {
 	// A global of zerolog's: set once, before anything logs.
@@ -46,33 +59,32 @@ func run(ctx context.Context, getenv func(string) string) error {
 	if err != nil {
 		return fmt.Errorf("settings:\n%w", err)
 	}
+	if (s.NATSURL == "" && startEmbeddedNATS == nil) || (s.MongoURI == "" && startEmbeddedFerret == nil) {
+		return errNoEmbedded
+	}
 	log := newLogger(s)
 
 	natsURL := s.NATSURL
 	if natsURL == "" {
-		ns, err := embedded.StartNATS(embedded.NATSOptions{Addr: s.EmbeddedNATS, StoreDir: filepath.Join(s.DataDir, "nats"), ServerName: "attestd-embedded"})
-		if errors.Is(err, embedded.ErrAddrInUse) {
-			return fmt.Errorf("the embedded NATS server cannot listen on %s: the port is taken; set TAT_EMBEDDED_NATS_ADDR=127.0.0.1:4223 (or TAT_NATS_URL=nats://host:4222 to use a running server)", s.EmbeddedNATS)
-		}
+		dir := filepath.Join(s.DataDir, "nats")
+		url, stop, err := startEmbeddedNATS(s.EmbeddedNATS, dir)
 		if err != nil {
 			return err
 		}
-		defer ns.Shutdown()
-		natsURL = ns.URL()
-		log.Info().Str("url", natsURL).Str("dir", filepath.Join(s.DataDir, "nats")).Msg("embedded NATS with JetStream started")
+		defer stop()
+		natsURL = url
+		log.Info().Str("url", natsURL).Str("dir", dir).Msg("embedded NATS with JetStream started")
 	}
 	mongoURI := s.MongoURI
 	if mongoURI == "" {
-		fe, err := embedded.StartFerret(s.EmbeddedMongo, filepath.Join(s.DataDir, "ferretdb"))
-		if errors.Is(err, embedded.ErrAddrInUse) {
-			return fmt.Errorf("the embedded FerretDB cannot listen on %s: the port is taken; set TAT_EMBEDDED_MONGODB_ADDR=127.0.0.1:27019 (or TAT_MONGODB_URI to use a running MongoDB)", s.EmbeddedMongo)
-		}
+		dir := filepath.Join(s.DataDir, "ferretdb")
+		uri, stop, err := startEmbeddedFerret(s.EmbeddedMongo, dir)
 		if err != nil {
 			return err
 		}
-		defer fe.Stop()
-		mongoURI = fe.URI()
-		log.Info().Str("uri", mongoURI).Str("dir", filepath.Join(s.DataDir, "ferretdb")).Msg("embedded FerretDB (SQLite) started")
+		defer stop()
+		mongoURI = uri
+		log.Info().Str("uri", mongoURI).Str("dir", dir).Msg("embedded FerretDB (SQLite) started")
 	}
 	master, err := s.masterKey()
 	if err != nil {

@@ -8,11 +8,40 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tat-worker/attest/cmd/attestd/internal/inprocess"
 	"github.com/tat-worker/attest/worker/embedded"
 )
 
+// The tests run attestd as make run builds it, with the embedded servers
+// (the test binary may link them; the production attestd does not).
+func init() {
+	startEmbeddedNATS, startEmbeddedFerret = inprocess.StartNATS, inprocess.StartFerret
+}
+
 func env(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
+}
+
+// TestProductionBuildNeedsBothURLs runs attestd as make build builds it:
+// without the embedded servers, a missing URL is one clear line, before
+// anything starts.
+func TestProductionBuildNeedsBothURLs(t *testing.T) {
+	n, f := startEmbeddedNATS, startEmbeddedFerret
+	startEmbeddedNATS, startEmbeddedFerret = nil, nil
+	t.Cleanup(func() { startEmbeddedNATS, startEmbeddedFerret = n, f })
+	for _, e := range []map[string]string{
+		nil,
+		{"TAT_NATS_URL": "nats://127.0.0.1:1"},
+		{"TAT_MONGODB_URI": "mongodb://127.0.0.1:1/"},
+	} {
+		err := run(context.Background(), env(e))
+		if err != errNoEmbedded {
+			t.Errorf("%v: want %q, got %v", e, errNoEmbedded, err)
+		}
+	}
+	if !strings.Contains(errNoEmbedded.Error(), "TAT_NATS_URL and TAT_MONGODB_URI") || !strings.Contains(errNoEmbedded.Error(), "-tags embedded") {
+		t.Errorf("error does not say what to do: %v", errNoEmbedded)
+	}
 }
 
 func TestSettingsReportEveryProblem(t *testing.T) {
