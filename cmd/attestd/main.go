@@ -11,9 +11,11 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -26,6 +28,8 @@ import (
 
 var (
 	randRead = rand.Read
+	// logOutput is where the log goes (tests capture it).
+	logOutput io.Writer = os.Stderr
 
 	// startEmbeddedNATS and startEmbeddedFerret start one embedded server
 	// listening on addr with its files under dir, and return its URL and
@@ -52,8 +56,14 @@ func main() {
 
 // run is the composition root: it reads the settings once, starts the
 // embedded servers where no real ones are named, builds the concrete parts
-// and runs the worker until ctx ends. Shutdown drains the consumers, then
-// the NATS connection, then closes the store and the embedded servers.
+// and runs the worker until ctx ends.
+//
+// Shutdown is the deferred calls below, which run in the reverse of their
+// order here: the worker's Run returns once its consumers are drained; then
+// the NATS connection is drained and waited for (whatever its subscriptions
+// still handle may use the store); then the store is closed; then the
+// embedded FerretDB and NATS server stop. That is why the store is opened
+// before the connection.
 func run(ctx context.Context, getenv func(string) string) error {
 	s, err := loadSettings(getenv)
 	if err != nil {
@@ -64,6 +74,11 @@ func run(ctx context.Context, getenv func(string) string) error {
 	}
 	log := newLogger(s)
 
+	// The shutdown budget (TAT_SHUTDOWN_TIMEOUT) starts when ctx ends: the
+	// worker's drain and the connection's share it.
+	stopping := make(chan time.Time, 1)
+	defer context.AfterFunc(ctx, func() { stopping <- time.Now() })()
+
 	natsURL := s.NATSURL
 	if natsURL == "" {
 		dir := filepath.Join(s.DataDir, "nats")
@@ -71,7 +86,10 @@ func run(ctx context.Context, getenv func(string) string) error {
 		if err != nil {
 			return err
 		}
-		defer stop()
+		defer func() {
+			stop()
+			log.Info().Msg("embedded NATS stopped")
+		}()
 		natsURL = url
 		log.Info().Str("url", natsURL).Str("dir", dir).Msg("embedded NATS with JetStream started")
 	}
@@ -82,7 +100,10 @@ func run(ctx context.Context, getenv func(string) string) error {
 		if err != nil {
 			return err
 		}
-		defer stop()
+		defer func() {
+			stop()
+			log.Info().Msg("embedded FerretDB stopped")
+		}()
 		mongoURI = uri
 		log.Info().Str("uri", mongoURI).Str("dir", dir).Msg("embedded FerretDB (SQLite) started")
 	}
@@ -91,14 +112,6 @@ func run(ctx context.Context, getenv func(string) string) error {
 		return fmt.Errorf("master key: %w", err)
 	}
 
-	nc, err := nats.Connect(natsURL, nats.Name("attestd"),
-		nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(500*time.Millisecond),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn().Err(err).Msg("nats disconnected") }),
-		nats.ReconnectHandler(func(*nats.Conn) { log.Info().Msg("nats reconnected") }))
-	if err != nil {
-		return fmt.Errorf("nats: %w", err)
-	}
-	defer nc.Close()
 	store, err := mongostore.Open(ctx, mongoURI, s.MongoDatabase)
 	if err != nil {
 		return err
@@ -106,16 +119,62 @@ func run(ctx context.Context, getenv func(string) string) error {
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = store.Close(cctx)
+		if err := store.Close(cctx); err != nil {
+			log.Warn().Err(err).Msg("store close")
+			return
+		}
+		log.Info().Msg("store closed")
+	}()
+
+	closed := make(chan struct{})
+	var closeOnce sync.Once
+	nc, err := nats.Connect(natsURL, nats.Name("attestd"),
+		nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(500*time.Millisecond),
+		nats.DisconnectErrHandler(func(c *nats.Conn, err error) {
+			if !c.IsClosed() { // closing is the shutdown, not a fault
+				log.Warn().Err(err).Msg("nats disconnected")
+			}
+		}),
+		nats.ReconnectHandler(func(*nats.Conn) { log.Info().Msg("nats reconnected") }),
+		nats.ClosedHandler(func(*nats.Conn) { closeOnce.Do(func() { close(closed) }) }))
+	if err != nil {
+		return fmt.Errorf("nats: %w", err)
+	}
+	defer func() {
+		began := time.Now()
+		select {
+		case began = <-stopping:
+		default:
+		}
+		drainNATS(nc, closed, time.Until(began.Add(s.Worker.DrainTimeout)), log)
 	}()
 
 	w, err := worker.New(s.Worker, worker.Deps{NC: nc, Store: store, MasterKey: master, Log: log})
 	if err != nil {
 		return err
 	}
-	err = w.Run(ctx)
-	_ = nc.Drain()
-	return err
+	return w.Run(ctx)
+}
+
+// drainNATS drains the connection (its subscriptions finish what they
+// hold, its publications are flushed) and waits until it is closed, for at
+// most wait (at least a second); then it closes the connection anyway.
+func drainNATS(nc *nats.Conn, closed <-chan struct{}, wait time.Duration, log zerolog.Logger) {
+	wait = max(wait, time.Second)
+	// Drain closes the connection itself when it cannot drain (closed
+	// already, or reconnecting); closed is closed either way.
+	if err := nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		log.Warn().Err(err).Msg("nats drain")
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-closed:
+		log.Info().Msg("nats connection drained")
+	case <-t.C:
+		nc.Close()
+		log.Warn().Dur("waited", wait).Msg("nats connection not drained in time; closed")
+	}
 }
 
 func newLogger(s settings) zerolog.Logger {
@@ -125,9 +184,9 @@ func newLogger(s settings) zerolog.Logger {
 	}
 	var l zerolog.Logger
 	if s.LogFormat == "console" {
-		l = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.RFC3339})
+		l = zerolog.New(zerolog.ConsoleWriter{Out: logOutput, TimeFormat: time.RFC3339})
 	} else {
-		l = zerolog.New(os.Stderr)
+		l = zerolog.New(logOutput)
 	}
 	return l.Level(lvl).With().Timestamp().Str("service", "attestd").Logger()
 }
