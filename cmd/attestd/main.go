@@ -180,7 +180,7 @@ func drainNATS(nc *nats.Conn, closed <-chan struct{}, wait time.Duration, log ze
 func newLogger(s settings) zerolog.Logger {
 	lvl, err := zerolog.ParseLevel(s.LogLevel)
 	if err != nil {
-		lvl = zerolog.InfoLevel
+		lvl = zerolog.InfoLevel // not reached: loadSettings refuses other levels
 	}
 	var l zerolog.Logger
 	if s.LogFormat == "console" {

@@ -82,6 +82,39 @@ func waitReady(t *testing.T, addr string) {
 	}
 }
 
+func TestLogSettings(t *testing.T) {
+	for _, c := range []struct {
+		level, format string
+		bad           []string // settings the error must name
+	}{
+		{"", "", nil},
+		{"debug", "console", nil},
+		{"WARN", "json", nil},
+		{"disabled", "", nil},
+		{"verbose", "", []string{`TAT_LOG_LEVEL: "verbose" is not one of trace, debug, info, warn, error, fatal, panic, disabled`}},
+		{"1", "", []string{`TAT_LOG_LEVEL: "1"`}},
+		{"", "xml", []string{`TAT_LOG_FORMAT: "xml" is not json or console`}},
+		{"loud", "text", []string{"TAT_LOG_LEVEL", "TAT_LOG_FORMAT"}},
+	} {
+		_, err := loadSettings(env(map[string]string{"TAT_LOG_LEVEL": c.level, "TAT_LOG_FORMAT": c.format}))
+		if len(c.bad) == 0 {
+			if err != nil {
+				t.Errorf("level %q, format %q refused: %v", c.level, c.format, err)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("level %q, format %q accepted", c.level, c.format)
+			continue
+		}
+		for _, want := range c.bad {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("level %q, format %q: error does not say %q:\n%v", c.level, c.format, want, err)
+			}
+		}
+	}
+}
+
 // TestProductionBuildNeedsBothURLs runs attestd as make build builds it:
 // without the embedded servers, a missing URL is one clear line, before
 // anything starts.
