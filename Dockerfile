@@ -1,4 +1,6 @@
 # Builds attestd and attestctl. Used by compose.yaml (the production shape).
+# attestd is built without -tags embedded, as make build does: it links no
+# embedded server and needs TAT_NATS_URL and TAT_MONGODB_URI.
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./

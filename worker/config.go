@@ -13,7 +13,7 @@ import (
 )
 
 // Config holds the worker's settings; cmd/attestd fills it from TAT_*
-// variables. Zero values take the defaults of Defaults().
+// variables. Start from Defaults(): New fills in no zero value (Validate refuses most).
 type Config struct {
 	SubjectPrefix string // TAT_SUBJECT_PREFIX
 	HTTPAddr      string // TAT_HTTP_ADDR

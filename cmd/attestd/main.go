@@ -1,7 +1,9 @@
-// Command attestd is the trusted-auth-token worker. With no settings it runs
-// on its embedded default: an in-process NATS server with JetStream and an
-// in-process FerretDB (SQLite), data under ./var. TAT_NATS_URL and
-// TAT_MONGODB_URI point it at real servers instead.
+// Command attestd is the trusted-auth-token worker. TAT_NATS_URL and
+// TAT_MONGODB_URI point it at real servers. Built with -tags embedded (make
+// run), it runs on its embedded default when they are unset: an in-process
+// NATS server with JetStream and an in-process FerretDB (SQLite), data under
+// ./var. The production build (make build, the Dockerfile) links neither
+// server and refuses to start without both URLs.
 package main
 
 import (
@@ -9,9 +11,11 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -20,10 +24,23 @@ import (
 
 	"github.com/tat-worker/attest/repo/mongostore"
 	"github.com/tat-worker/attest/worker"
-	"github.com/tat-worker/attest/worker/embedded"
 )
 
-var randRead = rand.Read
+var (
+	randRead = rand.Read
+	// logOutput is where the log goes (tests capture it).
+	logOutput io.Writer = os.Stderr
+
+	// startEmbeddedNATS and startEmbeddedFerret start one embedded server
+	// listening on addr with its files under dir, and return its URL and
+	// how to stop it. They are nil unless attestd is built with -tags
+	// embedded (embedded.go), so the production binary links no server.
+	startEmbeddedNATS, startEmbeddedFerret func(addr, dir string) (url string, stop func(), err error)
+)
+
+// errNoEmbedded is the start-up error of a production attestd that is
+// given no servers.
+var errNoEmbedded = errors.New("this attestd was built without the embedded servers; set TAT_NATS_URL and TAT_MONGODB_URI (or build with -tags embedded)")
 
 func main() {
 	// A global of zerolog's: set once, before anything logs.
@@ -39,54 +56,62 @@ func main() {
 
 // run is the composition root: it reads the settings once, starts the
 // embedded servers where no real ones are named, builds the concrete parts
-// and runs the worker until ctx ends. Shutdown drains the consumers, then
-// the NATS connection, then closes the store and the embedded servers.
+// and runs the worker until ctx ends.
+//
+// Shutdown is the deferred calls below, which run in the reverse of their
+// order here: the worker's Run returns once its consumers are drained; then
+// the NATS connection is drained and waited for (whatever its subscriptions
+// still handle may use the store); then the store is closed; then the
+// embedded FerretDB and NATS server stop. That is why the store is opened
+// before the connection.
 func run(ctx context.Context, getenv func(string) string) error {
 	s, err := loadSettings(getenv)
 	if err != nil {
 		return fmt.Errorf("settings:\n%w", err)
 	}
+	if (s.NATSURL == "" && startEmbeddedNATS == nil) || (s.MongoURI == "" && startEmbeddedFerret == nil) {
+		return errNoEmbedded
+	}
 	log := newLogger(s)
+
+	// The shutdown budget (TAT_SHUTDOWN_TIMEOUT) starts when ctx ends: the
+	// worker's drain and the connection's share it.
+	stopping := make(chan time.Time, 1)
+	defer context.AfterFunc(ctx, func() { stopping <- time.Now() })()
 
 	natsURL := s.NATSURL
 	if natsURL == "" {
-		ns, err := embedded.StartNATS(embedded.NATSOptions{Addr: s.EmbeddedNATS, StoreDir: filepath.Join(s.DataDir, "nats"), ServerName: "attestd-embedded"})
-		if errors.Is(err, embedded.ErrAddrInUse) {
-			return fmt.Errorf("the embedded NATS server cannot listen on %s: the port is taken; set TAT_EMBEDDED_NATS_ADDR=127.0.0.1:4223 (or TAT_NATS_URL=nats://host:4222 to use a running server)", s.EmbeddedNATS)
-		}
+		dir := filepath.Join(s.DataDir, "nats")
+		url, stop, err := startEmbeddedNATS(s.EmbeddedNATS, dir)
 		if err != nil {
 			return err
 		}
-		defer ns.Shutdown()
-		natsURL = ns.URL()
-		log.Info().Str("url", natsURL).Str("dir", filepath.Join(s.DataDir, "nats")).Msg("embedded NATS with JetStream started")
+		defer func() {
+			stop()
+			log.Info().Msg("embedded NATS stopped")
+		}()
+		natsURL = url
+		log.Info().Str("url", natsURL).Str("dir", dir).Msg("embedded NATS with JetStream started")
 	}
 	mongoURI := s.MongoURI
 	if mongoURI == "" {
-		fe, err := embedded.StartFerret(s.EmbeddedMongo, filepath.Join(s.DataDir, "ferretdb"))
-		if errors.Is(err, embedded.ErrAddrInUse) {
-			return fmt.Errorf("the embedded FerretDB cannot listen on %s: the port is taken; set TAT_EMBEDDED_MONGODB_ADDR=127.0.0.1:27019 (or TAT_MONGODB_URI to use a running MongoDB)", s.EmbeddedMongo)
-		}
+		dir := filepath.Join(s.DataDir, "ferretdb")
+		uri, stop, err := startEmbeddedFerret(s.EmbeddedMongo, dir)
 		if err != nil {
 			return err
 		}
-		defer fe.Stop()
-		mongoURI = fe.URI()
-		log.Info().Str("uri", mongoURI).Str("dir", filepath.Join(s.DataDir, "ferretdb")).Msg("embedded FerretDB (SQLite) started")
+		defer func() {
+			stop()
+			log.Info().Msg("embedded FerretDB stopped")
+		}()
+		mongoURI = uri
+		log.Info().Str("uri", mongoURI).Str("dir", dir).Msg("embedded FerretDB (SQLite) started")
 	}
 	master, err := s.masterKey()
 	if err != nil {
 		return fmt.Errorf("master key: %w", err)
 	}
 
-	nc, err := nats.Connect(natsURL, nats.Name("attestd"),
-		nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(500*time.Millisecond),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn().Err(err).Msg("nats disconnected") }),
-		nats.ReconnectHandler(func(*nats.Conn) { log.Info().Msg("nats reconnected") }))
-	if err != nil {
-		return fmt.Errorf("nats: %w", err)
-	}
-	defer nc.Close()
 	store, err := mongostore.Open(ctx, mongoURI, s.MongoDatabase)
 	if err != nil {
 		return err
@@ -94,28 +119,74 @@ func run(ctx context.Context, getenv func(string) string) error {
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = store.Close(cctx)
+		if err := store.Close(cctx); err != nil {
+			log.Warn().Err(err).Msg("store close")
+			return
+		}
+		log.Info().Msg("store closed")
+	}()
+
+	closed := make(chan struct{})
+	var closeOnce sync.Once
+	nc, err := nats.Connect(natsURL, nats.Name("attestd"),
+		nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(500*time.Millisecond),
+		nats.DisconnectErrHandler(func(c *nats.Conn, err error) {
+			if !c.IsClosed() { // closing is the shutdown, not a fault
+				log.Warn().Err(err).Msg("nats disconnected")
+			}
+		}),
+		nats.ReconnectHandler(func(*nats.Conn) { log.Info().Msg("nats reconnected") }),
+		nats.ClosedHandler(func(*nats.Conn) { closeOnce.Do(func() { close(closed) }) }))
+	if err != nil {
+		return fmt.Errorf("nats: %w", err)
+	}
+	defer func() {
+		began := time.Now()
+		select {
+		case began = <-stopping:
+		default:
+		}
+		drainNATS(nc, closed, time.Until(began.Add(s.Worker.DrainTimeout)), log)
 	}()
 
 	w, err := worker.New(s.Worker, worker.Deps{NC: nc, Store: store, MasterKey: master, Log: log})
 	if err != nil {
 		return err
 	}
-	err = w.Run(ctx)
-	_ = nc.Drain()
-	return err
+	return w.Run(ctx)
+}
+
+// drainNATS drains the connection (its subscriptions finish what they
+// hold, its publications are flushed) and waits until it is closed, for at
+// most wait (at least a second); then it closes the connection anyway.
+func drainNATS(nc *nats.Conn, closed <-chan struct{}, wait time.Duration, log zerolog.Logger) {
+	wait = max(wait, time.Second)
+	// Drain closes the connection itself when it cannot drain (closed
+	// already, or reconnecting); closed is closed either way.
+	if err := nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		log.Warn().Err(err).Msg("nats drain")
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-closed:
+		log.Info().Msg("nats connection drained")
+	case <-t.C:
+		nc.Close()
+		log.Warn().Dur("waited", wait).Msg("nats connection not drained in time; closed")
+	}
 }
 
 func newLogger(s settings) zerolog.Logger {
 	lvl, err := zerolog.ParseLevel(s.LogLevel)
 	if err != nil {
-		lvl = zerolog.InfoLevel
+		lvl = zerolog.InfoLevel // not reached: loadSettings refuses other levels
 	}
 	var l zerolog.Logger
 	if s.LogFormat == "console" {
-		l = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.RFC3339})
+		l = zerolog.New(zerolog.ConsoleWriter{Out: logOutput, TimeFormat: time.RFC3339})
 	} else {
-		l = zerolog.New(os.Stderr)
+		l = zerolog.New(logOutput)
 	}
 	return l.Level(lvl).With().Timestamp().Str("service", "attestd").Logger()
 }

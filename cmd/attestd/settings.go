@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tat-worker/attest/worker"
@@ -23,9 +25,12 @@ type settings struct {
 	EmbeddedNATS  string // TAT_EMBEDDED_NATS_ADDR
 	EmbeddedMongo string // TAT_EMBEDDED_MONGODB_ADDR
 	MasterKey     []byte // TAT_MASTER_KEY (base64 of 32 bytes), or a file in the data dir
-	LogLevel      string // TAT_LOG_LEVEL
+	LogLevel      string // TAT_LOG_LEVEL: one of logLevels
 	LogFormat     string // TAT_LOG_FORMAT: json or console
 }
+
+// logLevels are the zerolog levels TAT_LOG_LEVEL accepts (any case).
+var logLevels = []string{"trace", "debug", "info", "warn", "error", "fatal", "panic", "disabled"}
 
 // loadSettings reads TAT_* variables through getenv and reports every
 // problem at once.
@@ -124,6 +129,9 @@ func loadSettings(getenv func(string) string) (settings, error) {
 			errs = append(errs, errors.New("TAT_MASTER_KEY: must be 32 random bytes in base64 (openssl rand -base64 32)"))
 		}
 		s.MasterKey = k
+	}
+	if !slices.ContainsFunc(logLevels, func(l string) bool { return strings.EqualFold(l, s.LogLevel) }) {
+		errs = append(errs, fmt.Errorf("TAT_LOG_LEVEL: %q is not one of %s", s.LogLevel, strings.Join(logLevels, ", ")))
 	}
 	if s.LogFormat != "json" && s.LogFormat != "console" {
 		errs = append(errs, fmt.Errorf("TAT_LOG_FORMAT: %q is not json or console", s.LogFormat))
