@@ -182,9 +182,39 @@ func TestAttestVerifyOnlyAndAttachToSession(t *testing.T) {
 	if d := time.Until(exp); d < 110*time.Minute || d > 121*time.Minute {
 		t.Fatalf("expiry not moved to now+120m: %v", d)
 	}
-	// by session_jwt as well
-	up2 := f.attest("s-3", map[string]any{"session_jwt": up["session_jwt"]})
+	// By session_jwt as well: the same session, its one factor from this
+	// profile now naming the new token, the expiry left where s-2 put it (no
+	// duration asked), the claims kept, the next revision.
+	jti3 := uuid.NewString()
+	up2 := f.attest("s-3", map[string]any{"session_jwt": up["session_jwt"], "token": f.token(map[string]any{"jti": jti3})})
 	mustStatus(t, up2, 200)
+	s3 := up2["session"].(map[string]any)
+	if s3["session_id"] != sid || up2["session_token"] != tok || up2["user_id"] != f.user {
+		t.Fatalf("attach by JWT answered another session or user: %v", up2)
+	}
+	if jwt, _ := up2["session_jwt"].(string); strings.Count(jwt, ".") != 2 {
+		t.Fatalf("attach by JWT minted no session JWT: %v", up2)
+	}
+	if s3["expires_at"] != s2["expires_at"] || s3["started_at"] != start["session"].(map[string]any)["started_at"] {
+		t.Fatalf("attach by JWT without a duration moved the session's times: %v -> %v", s2, s3)
+	}
+	if la2, la3 := s2["last_accessed_at"].(string), s3["last_accessed_at"].(string); la3 < la2 {
+		t.Fatalf("last_accessed_at went back: %s -> %s", la2, la3)
+	}
+	if c3 := s3["custom_claims"].(map[string]any); len(c3) != 2 || c3["b"] != float64(2) || c3["c"] != float64(3) {
+		t.Fatalf("claims after attach by JWT = %v", c3)
+	}
+	factors := s3["authentication_factors"].([]any)
+	if len(factors) != 1 {
+		t.Fatalf("factors after attach by JWT = %v, want the one trusted_auth_token factor refreshed", factors)
+	}
+	fct := factors[0].(map[string]any)
+	tat, _ := fct["trusted_auth_token_factor"].(map[string]any)
+	first := start["session"].(map[string]any)["authentication_factors"].([]any)[0].(map[string]any)
+	if fct["type"] != "trusted_auth_token" || fct["delivery_method"] != "trusted_token_exchange" ||
+		tat["token_id"] != jti3 || tat["profile_id"] != f.profile || fct["created_at"] != first["created_at"] {
+		t.Fatalf("factor after attach by JWT = %v (first %v)", fct, first)
+	}
 	// both is refused
 	both := f.attest("s-4", map[string]any{"session_jwt": up["session_jwt"], "session_token": tok})
 	mustStatus(t, both, 400)
@@ -204,6 +234,26 @@ func TestAttestVerifyOnlyAndAttachToSession(t *testing.T) {
 	for id, typ := range want {
 		if types[id] != typ {
 			t.Errorf("%s: event %s, want %s", id, types[id], typ)
+		}
+	}
+	// Each change is the next revision of the one session, and its event
+	// names it and the token that made it.
+	for i, id := range []string{"s-1", "s-2", "s-3"} {
+		ev := eventsFor(f.env.Events(), id)[0]
+		var d struct {
+			UserID          string         `json:"user_id"`
+			TokenID         string         `json:"token_id"`
+			SessionRevision int            `json:"session_revision"`
+			Session         map[string]any `json:"session"`
+		}
+		if err := json.Unmarshal(ev.Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Subject != sid || d.Session["session_id"] != sid || d.UserID != f.user || d.SessionRevision != i+1 {
+			t.Errorf("%s: event subject %s, data %+v; want session %s at revision %d", id, ev.Subject, d, sid, i+1)
+		}
+		if id == "s-3" && (d.TokenID != jti3 || d.Session["expires_at"] != s3["expires_at"]) {
+			t.Errorf("s-3: event names token %s, expiry %v; want %s, %v", d.TokenID, d.Session["expires_at"], jti3, s3["expires_at"])
 		}
 	}
 }

@@ -24,6 +24,7 @@ type jwksServer struct {
 	keys    []map[string]any
 	status  int
 	fetches atomic.Int64
+	failed  atomic.Int64 // fetches answered with an error status
 }
 
 func newJWKSServer(t *testing.T, issuers ...*workertest.Issuer) *jwksServer {
@@ -35,6 +36,7 @@ func newJWKSServer(t *testing.T, issuers ...*workertest.Issuer) *jwksServer {
 		status, keys := s.status, s.keys
 		s.mu.Unlock()
 		if status != 200 {
+			s.failed.Add(1)
 			w.WriteHeader(status)
 			return
 		}
@@ -99,18 +101,25 @@ func TestJWKSRotationOutageAndEvents(t *testing.T) {
 	time.Sleep(250 * time.Millisecond) // past the minimum interval between fetches
 	mustStatus(t, attestWith(t, env, profile, k2), 200)
 
-	// Outage: the last good keys stay in use.
+	// Outage. A kid the last good keys lack makes the worker refetch
+	// (the last fetch is past the minimum interval); the issuer answers
+	// 500, so the worker could not check the token: 503 jwks_unavailable,
+	// not 401.
 	srv.SetStatus(500)
 	time.Sleep(250 * time.Millisecond)
-	mustStatus(t, attestWith(t, env, profile, k2), 200)
-	// A kid the last good keys lack, while the issuer is down: the worker
-	// could not check it, so 503 jwks_unavailable, not 401.
+	failedBefore := srv.failed.Load()
 	k3 := workertest.NewIssuer(t, k1.Iss, k1.Aud)
 	k3.KID = "k3"
 	rep := attestWith(t, env, profile, k3)
 	if rep["status_code"] != float64(503) || rep["error_type"] != "jwks_unavailable" {
 		t.Fatalf("unknown kid during outage: %v", rep)
 	}
+	if srv.failed.Load() == failedBefore {
+		t.Fatal("the unknown kid caused no failed fetch: the outage was never reached")
+	}
+	// The worker has now seen the outage; a token with a known kid is still
+	// accepted from the last good keys, whatever the issuer answers.
+	mustStatus(t, attestWith(t, env, profile, k2), 200)
 
 	var refreshed, failed int
 	for _, e := range env.Events() {

@@ -2,6 +2,11 @@ package worker_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -138,27 +143,58 @@ func TestNoSecretReachesLogsEventsOrStreams(t *testing.T) {
 	mustStatus(t, up, 200)
 	keep(up["session_jwt"])
 	// Refusals that echo nothing: a replay, a tampered token, an expired one,
-	// a bad session token, a session JWT of another signer.
-	f.attest("sec-3", map[string]any{"token": good})
+	// a bad session token, session JWTs of another signer, bad JSON. Each
+	// gets its error and exactly one attest.failed event.
+	wantFailure(t, f.env, f.attest("sec-3", map[string]any{"token": good}), 401, "token_replayed")
 	tampered := good[:len(good)-4] + "AAAA"
 	keep(tampered)
-	f.attest("sec-4", map[string]any{"token": tampered})
+	wantFailure(t, f.env, f.attest("sec-4", map[string]any{"token": tampered}), 401, "invalid_trusted_auth_token")
 	expired := f.token(map[string]any{"exp": time.Now().Add(-time.Hour).Unix(), "iat": time.Now().Add(-2 * time.Hour).Unix(), "nbf": nil})
 	keep(expired)
-	if r := f.attest("sec-5", map[string]any{"token": expired}); r["error_type"] != "jwt_expired" {
-		t.Fatalf("expired: %v", r)
-	}
+	wantFailure(t, f.env, f.attest("sec-5", map[string]any{"token": expired}), 401, "jwt_expired")
 	fake := "tat_st_" + strings.Repeat("Q", 43)
 	keep(fake)
-	if r := f.attest("sec-6", map[string]any{"session_token": fake}); r["error_type"] != "session_not_found" {
-		t.Fatalf("fake session token: %v", r)
-	}
-	// Bad JSON that contains a token: the decoder must not quote it.
-	f.env.Request(f.env.Subject("attest", "requests"), "", `{"request_id":"sec-7","profile_id":"x","token":"`+good+`","extra":true}`)
-	b, _ := json.Marshal(map[string]any{"session_token": rep["session_token"]})
-	if _, err := f.env.NC.Request(f.env.Subject("sessions", "authenticate"), b, 5*time.Second); err != nil {
+	wantFailure(t, f.env, f.attest("sec-6", map[string]any{"session_token": fake}), 404, "session_not_found")
+	// The session JWT of sec-2, its header and claims unchanged, signed by
+	// another ES256 key: under the other key's own kid, and under the
+	// worker's kid.
+	genuine := up["session_jwt"].(string)
+	attacker, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
 		t.Fatal(err)
 	}
+	forged := map[string]string{
+		"sec-8": resignJWT(t, genuine, "attacker-kid", attacker),
+		"sec-9": resignJWT(t, genuine, "", attacker),
+	}
+	for _, id := range []string{"sec-8", "sec-9"} {
+		keep(forged[id])
+		wantFailure(t, f.env, f.attest(id, map[string]any{"session_jwt": forged[id]}), 404, "session_not_found")
+		b, _ := json.Marshal(map[string]any{"session_jwt": forged[id]})
+		m, err := f.env.NC.Request(f.env.Subject("sessions", "authenticate"), b, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var auth map[string]any
+		_ = json.Unmarshal(m.Data, &auth)
+		if auth["status_code"] != float64(404) || auth["error_type"] != "session_not_found" || auth["session_jwt"] != nil {
+			t.Fatalf("authenticate with a forged session JWT (%s): %v", id, auth)
+		}
+	}
+	// The genuine JWT those were made from still attaches: the forgeries
+	// were refused for their signature alone.
+	mustStatus(t, f.attest("sec-10", map[string]any{"session_jwt": genuine}), 200)
+	// Bad JSON that contains a token: the decoder must not quote it.
+	bad := f.env.Request(f.env.Subject("attest", "requests"), "", `{"request_id":"sec-7","profile_id":"x","token":"`+good+`","extra":true}`)
+	wantFailure(t, f.env, bad, 400, "invalid_request")
+	b, _ := json.Marshal(map[string]any{"session_token": rep["session_token"]})
+	m, err := f.env.NC.Request(f.env.Subject("sessions", "authenticate"), b, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var auth map[string]any
+	_ = json.Unmarshal(m.Data, &auth)
+	mustStatus(t, auth, 200)
 
 	var haystacks []string
 	haystacks = append(haystacks, f.w.Logs.String())
@@ -186,6 +222,72 @@ func TestNoSecretReachesLogsEventsOrStreams(t *testing.T) {
 	if n := len(secrets); n < 6 {
 		t.Fatalf("only %d secrets collected", n)
 	}
+}
+
+// wantFailure checks a refused attest: its status_code and error_type, and
+// exactly one event for its request id, an attest.failed naming the same.
+func wantFailure(t *testing.T, env *workertest.Env, rep map[string]any, status int, errType string) {
+	t.Helper()
+	mustStatus(t, rep, status)
+	if rep["error_type"] != errType {
+		t.Fatalf("error_type = %v, want %s; reply %v", rep["error_type"], errType, rep)
+	}
+	if rep["session"] != nil || rep["session_token"] != nil || rep["session_jwt"] != nil || rep["user"] != nil {
+		t.Fatalf("a refusal carries a session, user or secret: %v", rep)
+	}
+	id, _ := rep["request_id"].(string)
+	evs := eventsFor(env.Events(), id)
+	if len(evs) != 1 || evs[0].Type != domain.EventAttestFailed {
+		t.Fatalf("events for %q: %+v, want one attest.failed", id, evs)
+	}
+	var d struct {
+		StatusCode int    `json:"status_code"`
+		ErrorType  string `json:"error_type"`
+	}
+	if err := json.Unmarshal(evs[0].Data, &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.StatusCode != status || d.ErrorType != errType {
+		t.Fatalf("attest.failed for %q names %d %s, want %d %s", id, d.StatusCode, d.ErrorType, status, errType)
+	}
+}
+
+// resignJWT signs raw's header and claims again with key, with the header's
+// kid replaced by kid unless kid is empty (then the worker's kid stays).
+func resignJWT(t *testing.T, raw, kid string, key *ecdsa.PrivateKey) string {
+	t.Helper()
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a compact JWS: %d parts", len(parts))
+	}
+	header := parts[0]
+	if kid != "" {
+		hb, err := base64.RawURLEncoding.DecodeString(parts[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var h map[string]any
+		if err := json.Unmarshal(hb, &h); err != nil {
+			t.Fatal(err)
+		}
+		h["kid"] = kid
+		hb, _ = json.Marshal(h)
+		header = base64.RawURLEncoding.EncodeToString(hb)
+	}
+	input := header + "." + parts[1]
+	sum := sha256.Sum256([]byte(input))
+	r, s, err := ecdsa.Sign(rand.Reader, key, sum[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := make([]byte, 64)
+	r.FillBytes(sig[:32])
+	s.FillBytes(sig[32:])
+	out := input + "." + base64.RawURLEncoding.EncodeToString(sig)
+	if out == raw {
+		t.Fatal("re-signing produced the genuine token")
+	}
+	return out
 }
 
 // TestReplySubjectIntoAStreamIsRefused: a reply carries bearer secrets, so

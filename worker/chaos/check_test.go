@@ -68,7 +68,7 @@ var attestEventTypes = map[string]bool{
 // only after the outcome's event is stored) and the events stream holds an
 // outcome for every request; then it requires exactly one outcome event per
 // request id, the outcome each kind of request must get, no event stored
-// twice, as many sessions in the store as session.created events, dead
+// twice, the sessions in the store exactly those session.created named, dead
 // letters exactly for the requests abandoned with internal_server_error,
 // and no raw token in any event or dead letter.
 func (h *harness) check(l *load, o checkOpts) summary {
@@ -203,15 +203,40 @@ func (h *harness) check(l *load, o checkOpts) summary {
 			sessionIDs[e.data.Session.SessionID] = true
 		}
 	}
+	// The sessions in the store are exactly those the events announced:
+	// the same ids, not merely as many.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	n, err := h.store.CountSessions(ctx)
+	stored, err := h.store.LoadSessions(ctx, time.Time{})
 	cancel()
 	if err != nil {
-		t.Fatalf("count sessions: %v", err)
+		t.Fatalf("load sessions: %v", err)
 	}
-	sum.sessions = n
-	if n != sum.byType[domain.EventSessionCreated] || n != len(sessionIDs) {
-		bad("%d sessions in the store, %d session.created events naming %d sessions", n, sum.byType[domain.EventSessionCreated], len(sessionIDs))
+	storedIDs := map[string]bool{}
+	for _, st := range stored {
+		storedIDs[st.Session.SessionID] = true
+	}
+	sum.sessions = len(storedIDs)
+	var unannounced, missing []string
+	for id := range storedIDs {
+		if !sessionIDs[id] {
+			unannounced = append(unannounced, id)
+		}
+	}
+	for id := range sessionIDs {
+		if !storedIDs[id] {
+			missing = append(missing, id)
+		}
+	}
+	sort.Strings(unannounced)
+	sort.Strings(missing)
+	if len(unannounced) > 0 {
+		bad("%d sessions in the store have no session.created event: %v", len(unannounced), firstN(unannounced, 20))
+	}
+	if len(missing) > 0 {
+		bad("%d sessions announced by session.created are not in the store: %v", len(missing), firstN(missing, 20))
+	}
+	if len(sessionIDs) != sum.byType[domain.EventSessionCreated] {
+		bad("%d session.created events name %d sessions", sum.byType[domain.EventSessionCreated], len(sessionIDs))
 	}
 
 	// Dead letters: exactly for the abandoned requests, once each, no payload.
