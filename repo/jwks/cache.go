@@ -254,8 +254,11 @@ func (c *Cache) RefreshUnknownKID(ctx context.Context, url string) ([]domain.Pub
 		if !e.lastAttempt.IsZero() && c.cfg.Now().Sub(e.lastAttempt) < c.cfg.MinInterval {
 			keys, err := e.keys, e.lastErr
 			c.mu.Unlock()
-			if len(keys) == 0 {
-				return nil, unavailable(url, err)
+			if len(keys) == 0 || err != nil {
+				// The last attempt failed: the kid cannot be confirmed
+				// either way, so "could not check", with the last good
+				// keys, for as long as the rate limit holds.
+				return keys, unavailable(url, err)
 			}
 			return keys, nil
 		}

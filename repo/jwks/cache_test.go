@@ -344,3 +344,32 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("defaults: %v", err)
 	}
 }
+
+// TestRefreshUnknownKIDWithinIntervalOfFailedFetchIsUnavailable: while the
+// issuer is down, every token with a new kid is "could not check" (503),
+// not only the first one in each minimum interval; the others were refused
+// as invalid (401) before, a final answer the worker could not back.
+func TestRefreshUnknownKIDWithinIntervalOfFailedFetchIsUnavailable(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Config{}, ecJWK(t, "good", elliptic.P256()))
+	ctx := t.Context()
+	if err := h.cache.Ensure(ctx, h.url); err != nil {
+		t.Fatal(err)
+	}
+	h.srv.update(func(s *jwksServer) { s.status = 500 })
+	h.clock.Advance(DefaultMinInterval)
+	if _, err := h.cache.RefreshUnknownKID(ctx, h.url); !errors.Is(err, domain.ErrJWKSUnavailable) {
+		t.Fatalf("first unknown kid in the outage: err = %v, want ErrJWKSUnavailable", err)
+	}
+	h.clock.Advance(time.Second) // within MinInterval of the failed attempt
+	keys, err := h.cache.RefreshUnknownKID(ctx, h.url)
+	if !errors.Is(err, domain.ErrJWKSUnavailable) {
+		t.Errorf("second unknown kid a second later: err = %v, want ErrJWKSUnavailable", err)
+	}
+	if !slices.Equal(kids(keys), []string{"good"}) {
+		t.Errorf("keys = %v, want the last good [good]", kids(keys))
+	}
+	if n := h.srv.fetches.Load(); n != 2 {
+		t.Errorf("fetches = %d, want 2 (the rate limit holds)", n)
+	}
+}
