@@ -347,3 +347,46 @@ func TestReleaseOthersKeepsListedAddresses(t *testing.T) {
 		t.Errorf("b@x.com still owned by %s after releasing all", owner)
 	}
 }
+
+// TestReplayClaimsOutliveExpiryByTheGrace: the sweeper keeps a claim for
+// domain.ReplayClaimGrace past its expiry, so a redelivery judged up to
+// domain.RedeliveryLookback back still finds it; and an outcome keeps the
+// instant its secrets stop being given out.
+func TestReplayClaimsOutliveExpiryByTheGrace(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	if domain.RedeliveryLookback >= domain.ReplayClaimGrace {
+		t.Fatalf("lookback %v must be shorter than the grace %v", domain.RedeliveryLookback, domain.ReplayClaimGrace)
+	}
+	recent := now.Add(-domain.RedeliveryLookback) // expired, within the grace
+	old := now.Add(-domain.ReplayClaimGrace - time.Minute)
+	for id, exp := range map[string]time.Time{"recent": recent, "old": old} {
+		if _, ins, err := s.Claim(ctx, "p-grace", id, "r-"+id, exp, exp.Add(-time.Minute)); err != nil || !ins {
+			t.Fatalf("claim %s: %v %v", id, ins, err)
+		}
+	}
+	if _, err := s.Sweep(ctx, now, time.Hour, 24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	// Judged at an instant before "recent" expired, the claim is still held.
+	holder, ins, err := s.Claim(ctx, "p-grace", "recent", "r-other", now.Add(time.Hour), recent.Add(-time.Second))
+	if err != nil || ins || holder != "r-recent" {
+		t.Fatalf("a claim within the grace was swept or taken over: %v %v %s", err, ins, holder)
+	}
+	holder, ins, err = s.Claim(ctx, "p-grace", "old", "r-other", now.Add(time.Hour), now)
+	if err != nil || !ins || holder != "r-other" {
+		t.Fatalf("a claim past the grace was kept: %v %v %s", err, ins, holder)
+	}
+
+	ev, _ := domain.NewEvent("e-secrets", domain.EventSessionCreated, "s", now, map[string]string{"a": "b"})
+	o := domain.Outcome{Key: "attest:secrets", StatusCode: 200, Reply: json.RawMessage(`{}`), SessionID: "session-x",
+		SecretsUntil: now.Add(11 * time.Minute), Event: ev, CreatedAt: now}
+	if _, _, err := s.Record(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := s.Get(ctx, o.Key)
+	if err != nil || !ok || !got.SecretsUntil.Equal(o.SecretsUntil) {
+		t.Fatalf("secrets_until round trip: %v %v %v, want %v", err, ok, got.SecretsUntil, o.SecretsUntil)
+	}
+}
