@@ -52,7 +52,7 @@ func cmdEvents(c *cli, cmd *command, args []string) error {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
+	js, err := c.jetStream(nc)
 	if err != nil {
 		return err
 	}

@@ -7,38 +7,41 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
+	"os"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tat-worker/attest/worker/natsconn"
 )
 
 // replyHeader names the subject a command's outcome is sent to; the
 // worker's worker.ReplyHeader (contract section 1).
 const replyHeader = "Tat-Reply-To"
 
-// connect dials NATS within the timeout.
+// connect dials NATS within the timeout, with the TAT_NATS_* settings
+// (credentials, TLS, inbox prefix) attestd reads, and the URL of -nats.
 func (c *cli) connect() (*nats.Conn, error) {
-	nc, err := nats.Connect(c.g.natsURL, nats.Name("attestctl"), nats.Timeout(c.g.timeout))
+	s, err := natsconn.Load(os.Getenv)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", redactURL(c.g.natsURL), err)
+		return nil, fmt.Errorf("NATS settings:\n%w", err)
+	}
+	s.URL = c.g.natsURL
+	nc, err := s.Dial(nats.Name("attestctl"), nats.Timeout(c.g.timeout))
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS at %s: %w", natsconn.Redact(c.g.natsURL), err)
 	}
 	return nc, nil
 }
 
-// redactURL hides a password in a NATS URL (several URLs may be given,
-// comma-separated; each is left as is when it does not parse).
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
+// jetStream is the JetStream API as this identity reaches it: through
+// TAT_NATS_JS_API_PREFIX when set (an auditor's account imports the
+// worker account's API under $JS.TAT.API), else the account's own.
+func (c *cli) jetStream(nc *nats.Conn) (jetstream.JetStream, error) {
+	if p := os.Getenv("TAT_NATS_JS_API_PREFIX"); p != "" {
+		return jetstream.NewWithAPIPrefix(nc, p)
 	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "REDACTED")
-	} else {
-		u.User = url.User("REDACTED") // a token
-	}
-	return u.String()
+	return jetstream.New(nc)
 }
 
 // publishAndWait publishes a command to its JetStream subject with

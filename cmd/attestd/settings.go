@@ -12,13 +12,16 @@ import (
 	"time"
 
 	"github.com/tat-worker/attest/worker"
+	"github.com/tat-worker/attest/worker/natsconn"
 )
 
 // settings are everything attestd reads from its environment, once.
 type settings struct {
 	Worker worker.Config
 
-	NATSURL       string // TAT_NATS_URL: empty runs the embedded NATS server
+	// NATS is TAT_NATS_URL (empty runs the embedded NATS server) and the
+	// other TAT_NATS_* settings: credentials, TLS, inbox prefix.
+	NATS          natsconn.Settings
 	MongoURI      string // TAT_MONGODB_URI: empty runs the embedded FerretDB
 	MongoDatabase string // TAT_MONGODB_DATABASE
 	DataDir       string // TAT_DATA_DIR
@@ -115,7 +118,14 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	str("TAT_SESSION_JWT_ISSUER", &w.SessionIssuer)
 	str("TAT_SESSION_JWT_AUDIENCE", &w.SessionAudience)
 
-	str("TAT_NATS_URL", &s.NATSURL)
+	nc, err := natsconn.Load(getenv)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if nc.URL == "" && !nc.Empty() {
+		errs = append(errs, errors.New("TAT_NATS_*: credentials, TLS and the inbox prefix are for a NATS server of your own; set TAT_NATS_URL (the embedded server takes none)"))
+	}
+	s.NATS = nc
 	str("TAT_MONGODB_URI", &s.MongoURI)
 	str("TAT_MONGODB_DATABASE", &s.MongoDatabase)
 	str("TAT_DATA_DIR", &s.DataDir)
