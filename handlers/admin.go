@@ -50,6 +50,16 @@ func (h *admin) begin(ctx context.Context, kind string, in Input, cmd any, paylo
 // redelivery, which applies the same state again (the same version, an
 // idempotent replace) before publishing.
 func (h *admin) finish(ctx context.Context, kind, id string, status int, typ, subject string, data any) (Output, error) {
+	if replyRefused(ctx) {
+		switch d := data.(type) {
+		case ProfileEventData:
+			d.ReplyRefused = true
+			data = d
+		case UserEventData:
+			d.ReplyRefused = true
+			data = d
+		}
+	}
 	now := h.Now()
 	ev, err := domain.NewEvent(domain.EventID(kind, id), typ, subject, now, data)
 	if err != nil {
@@ -159,6 +169,7 @@ func (h *ProfileChange) store(ctx context.Context, e domain.Event) error {
 // Handle applies one profile command to its one outcome; an error is
 // transient.
 func (h *ProfileChange) Handle(ctx context.Context, in Input) (Output, error) {
+	ctx = withReplyRefused(ctx, in)
 	var cmd domain.ProfileCommand
 	return h.handle(ctx, "profile", in, &cmd, func() string { return cmd.ChangeID }, func() error { return cmd.Validate() },
 		func(id string) (Output, error) { return h.apply(ctx, id, cmd) },
@@ -167,6 +178,7 @@ func (h *ProfileChange) Handle(ctx context.Context, in Input) (Output, error) {
 
 // Abandon ends a profile command that exhausted its deliveries.
 func (h *ProfileChange) Abandon(ctx context.Context, in Input, cause error) (Output, error) {
+	ctx = withReplyRefused(ctx, in)
 	var cmd domain.ProfileCommand
 	return h.abandon(ctx, "profile", in, &cmd, func() string { return cmd.ChangeID }, cause,
 		func(id string, err error) (Output, error) { return h.reject(ctx, id, cmd, err) })

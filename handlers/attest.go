@@ -59,6 +59,7 @@ type attestation struct {
 // transient: the worker retries the message; every other result, including
 // every refusal, comes back as an Output whose event has been published.
 func (a *Attest) Handle(ctx context.Context, in Input) (Output, error) {
+	ctx = withReplyRefused(ctx, in)
 	var req domain.AttestRequest
 	derr := domain.DecodeStrict(in.Data, &req)
 	id := commandID(req.RequestID, in)
@@ -132,6 +133,7 @@ func fingerprint(req domain.AttestRequest, data []byte, derr error) string {
 // Abandon ends a request that exhausted its deliveries: its one outcome is
 // attest.failed with internal_server_error, unless it already has one.
 func (a *Attest) Abandon(ctx context.Context, in Input, cause error) (Output, error) {
+	ctx = withReplyRefused(ctx, in)
 	var req domain.AttestRequest
 	derr := domain.DecodeStrict(in.Data, &req)
 	id := commandID(req.RequestID, in)
@@ -460,6 +462,7 @@ func (a *Attest) fail(ctx context.Context, id, fp string, req domain.AttestReque
 // complete fills in o's event and reply, makes o the request's outcome
 // (unless one is stored already) and sends the stored one.
 func (a *Attest) complete(ctx context.Context, o Outcome, typ, subject string, data AttestEventData, reply AttestReply) (Output, error) {
+	data.ReplyRefused = replyRefused(ctx)
 	ev, err := domain.NewEvent(domain.EventID("attest", data.RequestID), typ, subject, o.CreatedAt, data)
 	if err != nil {
 		return Output{}, err

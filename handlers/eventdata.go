@@ -10,6 +10,7 @@ type ProfileEventData struct {
 	StatusCode   int             `json:"status_code,omitempty"`
 	ErrorType    string          `json:"error_type,omitempty"`
 	ErrorMessage string          `json:"error_message,omitempty"`
+	ReplyRefused bool            `json:"reply_refused,omitempty"`
 }
 
 // UserEventData is the data of user events and replies.
@@ -20,6 +21,7 @@ type UserEventData struct {
 	StatusCode   int          `json:"status_code,omitempty"`
 	ErrorType    string       `json:"error_type,omitempty"`
 	ErrorMessage string       `json:"error_message,omitempty"`
+	ReplyRefused bool         `json:"reply_refused,omitempty"`
 }
 
 // AttestEventData is the data of session and attest events (contract
@@ -36,6 +38,9 @@ type AttestEventData struct {
 	StatusCode      int             `json:"status_code,omitempty"`
 	ErrorType       string          `json:"error_type,omitempty"`
 	ErrorMessage    string          `json:"error_message,omitempty"`
+	// ReplyRefused: the request named a reply subject the worker does not
+	// reply to; the outcome is the same, the reply was not sent.
+	ReplyRefused bool `json:"reply_refused,omitempty"`
 }
 
 // SessionRevokedData is the data of tat.session.revoked.

@@ -52,6 +52,15 @@ type Config struct {
 
 	SessionIssuer   string // TAT_SESSION_JWT_ISSUER
 	SessionAudience string // TAT_SESSION_JWT_AUDIENCE
+
+	// ReplyPrefixes (TAT_REPLY_PREFIXES) are where replies may go at all:
+	// a Tat-Reply-To or a service request's reply subject must start with
+	// one of them, each a subject prefix ending in a dot (_INBOX.).
+	ReplyPrefixes []string
+	// AppReplyPrefixes (TAT_APP_REPLY_PREFIXES, app=prefix,...) hold an
+	// attest request that arrived on <prefix>.attest.requests.<app> to its
+	// application's prefix, and that prefix to that application's requests.
+	AppReplyPrefixes map[string]string
 }
 
 // Defaults returns the documented defaults.
@@ -84,6 +93,7 @@ func Defaults() Config {
 		JWKSWait:           3 * time.Second,
 		SessionIssuer:      "urn:tat:worker",
 		SessionAudience:    "tat",
+		ReplyPrefixes:      []string{"_INBOX."},
 	}
 }
 
@@ -138,6 +148,7 @@ func (c Config) Validate() error {
 	if c.SessionIssuer == "" || c.SessionAudience == "" {
 		bad("TAT_SESSION_JWT_ISSUER/AUDIENCE", "must not be empty")
 	}
+	errs = append(errs, c.validateReplyPrefixes()...)
 	return errors.Join(errs...)
 }
 

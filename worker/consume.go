@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"time"
 
@@ -107,12 +106,18 @@ func (r *runner) process(ctx context.Context, m jetstream.Msg, stop func()) {
 		return
 	}
 	hdr := m.Headers()
+	replyTo := hdr.Get(ReplyHeader)
+	refusal := ""
+	if replyTo != "" {
+		refusal = r.cfg.replyRefusal(m.Subject(), replyTo)
+	}
 	in := handlers.Input{
-		Data:        m.Data(),
-		HeaderID:    hdr.Get(jetstream.MsgIDHeader),
-		StreamSeq:   md.Sequence.Stream,
-		Redelivered: md.NumDelivered > 1,
-		PublishedAt: md.Timestamp,
+		Data:         m.Data(),
+		HeaderID:     hdr.Get(jetstream.MsgIDHeader),
+		StreamSeq:    md.Sequence.Stream,
+		Redelivered:  md.NumDelivered > 1,
+		PublishedAt:  md.Timestamp,
+		ReplyRefused: refusal != "",
 	}
 	var out handlers.Output
 	if int(md.NumDelivered) > r.cfg.MaxDeliver {
@@ -148,7 +153,7 @@ func (r *runner) process(ctx context.Context, m jetstream.Msg, stop func()) {
 		_ = m.NakWithDelay(delay)
 		return
 	}
-	r.reply(hdr.Get(ReplyHeader), out.Reply, log)
+	r.reply(replyTo, refusal, out.Reply, log)
 	if err := m.DoubleAck(ctx); err != nil {
 		// The outcome is stored and published: a redelivery answers the
 		// same and publishes nothing new.
@@ -173,36 +178,20 @@ func (r *runner) process(ctx context.Context, m jetstream.Msg, stop func()) {
 		Str("event_id", o.Event.ID).Str("error_type", errType).Dur("took", time.Since(start)).Msg("outcome")
 }
 
-// reply sends the outcome to the requester's subject. Subjects of this
-// deployment's own streams and the server's are refused: a reply may carry
-// bearer secrets and must never be written to a stream.
-func (r *runner) reply(to string, body []byte, log zerolog.Logger) {
+// reply sends the outcome to the requester's subject unless replyRefusal
+// refused it: a reply may carry bearer secrets.
+func (r *runner) reply(to, refusal string, body []byte, log zerolog.Logger) {
 	if to == "" {
 		return
 	}
-	if !validReplySubject(to, r.cfg.SubjectPrefix) {
-		log.Warn().Msg("Tat-Reply-To refused: not an inbox-like subject outside the worker's streams")
+	if refusal != "" {
+		log.Warn().Str("reason", refusal).Msg("Tat-Reply-To refused: the reply is not sent")
 		r.m.replyRefused.Inc()
 		return
 	}
 	if err := r.nc.Publish(to, body); err != nil {
 		log.Warn().Err(err).Msg("reply not sent")
 	}
-}
-
-func validReplySubject(s, prefix string) bool {
-	if s == "" || len(s) > 256 || strings.ContainsAny(s, " \t\r\n*>") || strings.HasPrefix(s, "$") {
-		return false
-	}
-	if s == prefix || strings.HasPrefix(s, prefix+".") {
-		return false
-	}
-	for _, tok := range strings.Split(s, ".") {
-		if tok == "" {
-			return false
-		}
-	}
-	return true
 }
 
 // deadLetter records a message that exhausted its deliveries: where it

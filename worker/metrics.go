@@ -30,7 +30,7 @@ func newMetrics(reg prometheus.Registerer, view func() (int, int, int)) *metrics
 			Name: "tat_dead_letters_total", Help: "Commands that exhausted their deliveries.",
 		}, []string{"kind"}),
 		replyRefused: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "tat_reply_subject_refused_total", Help: "Replies not sent because Tat-Reply-To named a stream subject.",
+			Name: "tat_reply_subject_refused_total", Help: "Replies not sent because their subject is not allowed (TAT_REPLY_PREFIXES, TAT_APP_REPLY_PREFIXES, no stream or $ subject).",
 		}),
 		sessionCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tat_session_requests_total", Help: "Sessions service requests by endpoint and status code.",

@@ -146,3 +146,23 @@ func TestCredentialRefusedAfterAnOutageEndsTheRun(t *testing.T) {
 		t.Fatal("attestd kept running on a refused credential")
 	}
 }
+
+func TestReplyPrefixSettingsAreRead(t *testing.T) {
+	s, err := loadSettings(env(map[string]string{"TAT_REPLY_PREFIXES": "_INBOX_admin., _INBOX_app1.,_R_.",
+		"TAT_APP_REPLY_PREFIXES": "app1=_INBOX_app1."}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(s.Worker.ReplyPrefixes, " "); got != "_INBOX_admin. _INBOX_app1. _R_." || s.Worker.AppReplyPrefixes["app1"] != "_INBOX_app1." {
+		t.Fatalf("read %q and %v", got, s.Worker.AppReplyPrefixes)
+	}
+	if d, _ := loadSettings(env(nil)); len(d.Worker.ReplyPrefixes) != 1 || d.Worker.ReplyPrefixes[0] != "_INBOX." {
+		t.Fatalf("default %v", d.Worker.ReplyPrefixes)
+	}
+	_, err = loadSettings(env(map[string]string{"TAT_APP_REPLY_PREFIXES": "app1", "TAT_REPLY_PREFIXES": "_INBOX_app1"}))
+	for _, want := range []string{`TAT_APP_REPLY_PREFIXES: "app1" is not name=value`, `TAT_REPLY_PREFIXES: "_INBOX_app1" is not a subject prefix ending in a dot`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not say %q: %v", want, err)
+		}
+	}
+}

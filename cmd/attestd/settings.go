@@ -88,6 +88,24 @@ func loadSettings(getenv func(string) string) (settings, error) {
 			*dst = b
 		}
 	}
+	list := func(name string, dst *[]string) {
+		if v := getenv(name); v != "" {
+			*dst = splitList(v)
+		}
+	}
+	pairs := func(name string, dst *map[string]string) {
+		if v := getenv(name); v != "" {
+			*dst = map[string]string{}
+			for _, kv := range splitList(v) {
+				k, val, ok := strings.Cut(kv, "=")
+				if !ok || k == "" || val == "" {
+					errs = append(errs, fmt.Errorf("%s: %q is not name=value", name, kv))
+					continue
+				}
+				(*dst)[k] = val
+			}
+		}
+	}
 	w := &s.Worker
 	str("TAT_SUBJECT_PREFIX", &w.SubjectPrefix)
 	str("TAT_HTTP_ADDR", &w.HTTPAddr)
@@ -117,6 +135,8 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	dur("TAT_JWKS_WAIT", &w.JWKSWait)
 	str("TAT_SESSION_JWT_ISSUER", &w.SessionIssuer)
 	str("TAT_SESSION_JWT_AUDIENCE", &w.SessionAudience)
+	list("TAT_REPLY_PREFIXES", &w.ReplyPrefixes)
+	pairs("TAT_APP_REPLY_PREFIXES", &w.AppReplyPrefixes)
 
 	nc, err := natsconn.Load(getenv)
 	if err != nil {
@@ -186,4 +206,15 @@ func trimSpace(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
+}
+
+// splitList splits a comma-separated setting, dropping blanks.
+func splitList(v string) []string {
+	var out []string
+	for p := range strings.SplitSeq(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
