@@ -42,13 +42,15 @@ type runner struct {
 	m           *metrics
 	concurrency int
 
-	sem chan struct{}
-	wg  sync.WaitGroup
-	cc  jetstream.ConsumeContext
+	sem     chan struct{}
+	wg      sync.WaitGroup
+	cc      jetstream.ConsumeContext
+	sampled zerolog.Logger // for what a publisher may repeat at will
 }
 
 func (r *runner) start(work context.Context) error {
 	r.sem = make(chan struct{}, r.concurrency)
+	r.sampled = r.log.Sample(&zerolog.BurstSampler{Burst: 10, Period: time.Second})
 	cc, err := r.cons.Consume(func(m jetstream.Msg) {
 		// Kept alive from the moment it arrives: a message waiting here for
 		// a free slot must not be redelivered to another worker meanwhile.
@@ -106,6 +108,18 @@ func (r *runner) process(ctx context.Context, m jetstream.Msg, stop func()) {
 		return
 	}
 	hdr := m.Headers()
+	if hdr.Get(SignatureHeader) != "" {
+		// An event, not a command: a consumer of the events stream whose
+		// deliver subject is a command subject. Deciding it would publish
+		// an outcome event, delivered back here in turn: a loop. It is
+		// dropped, with no outcome.
+		stop()
+		r.m.eventsRefused.WithLabelValues("delivered_as_command").Inc()
+		r.sampled.Warn().Str("kind", r.kind).Uint64("stream_seq", md.Sequence.Stream).
+			Msg("an event arrived as a command (a consumer of the events stream delivers into a command subject); dropped")
+		_ = m.Term()
+		return
+	}
 	replyTo := hdr.Get(ReplyHeader)
 	refusal := ""
 	if replyTo != "" {
