@@ -166,3 +166,49 @@ func TestReplyPrefixSettingsAreRead(t *testing.T) {
 		}
 	}
 }
+
+// TestAttestdServesOnTheShippedServer: attestd, configured only by its
+// settings (the TAT_NATS_* of the worker identity: user, password, CA,
+// client certificate; the reply prefixes compose gives it), starts on a
+// server that takes TLS only and requires a user and a password (the
+// shipped configuration), and serves an attest of an application; the
+// password is in no log line.
+func TestAttestdServesOnTheShippedServer(t *testing.T) {
+	e := workertest.NewShippedEnv(t)
+	logs := captureLog(t)
+	httpAddr, _ := embedded.FreeAddr()
+	settings := e.Shipped.Env("worker")
+	settings["TAT_MONGODB_URI"], settings["TAT_DATA_DIR"], settings["TAT_HTTP_ADDR"] = e.MongoURI, t.TempDir(), httpAddr
+	settings["TAT_REPLY_PREFIXES"] = "_INBOX_admin.,_INBOX_app1.,_INBOX_app2.,_R_."
+	settings["TAT_APP_REPLY_PREFIXES"] = "app1=_INBOX_app1.,app2=_INBOX_app2."
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, env(settings)) }()
+	waitReady(t, httpAddr)
+
+	iss := workertest.NewIssuer(t, "https://idp.example.com/", "my-app")
+	rep := e.Request(e.Subject("profiles", "commands"), "", map[string]any{"change_id": "c-1", "op": "upsert", "profile": map[string]any{
+		"issuer": iss.Iss, "audience": iss.Aud, "public_keys": []string{iss.PublicPEM()}, "can_jit_provision": true,
+		"attribute_mapping": map[string]any{"email": "email", "token_id": "jti"}}})
+	if rep["status_code"] != float64(200) {
+		t.Fatalf("profile: %v", rep)
+	}
+	pid := rep["profile"].(map[string]any)["profile_id"].(string)
+	rep = e.As("app1").Request(e.Subject("attest", "requests", "app1"), "r-1", map[string]any{"request_id": "r-1", "profile_id": pid,
+		"token": iss.Token(map[string]any{"email": "ada@example.com", "jti": "j-1"}), "session_duration_minutes": 60})
+	if rep["status_code"] != float64(200) || rep["session_token"] == nil {
+		t.Fatalf("attest: %v", rep)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	for id, pw := range e.Shipped.Passwords {
+		if strings.Contains(logs.String(), pw) {
+			t.Fatalf("%s's password is in the log", id)
+		}
+	}
+	if !strings.Contains(logs.String(), "user=worker") || !strings.Contains(logs.String(), "tls=required") {
+		t.Errorf("the log does not say how attestd connects:\n%s", logs.String())
+	}
+}
