@@ -42,22 +42,34 @@ type ShippedNATS struct {
 }
 
 // StartShippedNATS loads deploy/nats/nats.conf as compose does, with the
-// environment it names (certificates, passwords) set for the test, and
-// changes only what a test must: a free port on the loopback, no
-// monitoring port, a temporary store, no cluster. It sets environment
-// variables, so the calling test cannot be parallel.
+// environment it names (certificates, passwords) made for the test: see
+// StartShippedServer.
 func StartShippedNATS(t testing.TB) *ShippedNATS {
 	t.Helper()
 	pki := NewPKI(t)
 	s := &ShippedNATS{PKI: pki, Passwords: map[string]string{}, t: t}
-	t.Setenv("NATS_SERVER_CERT", pki.ServerCert)
-	t.Setenv("NATS_SERVER_KEY", pki.ServerKey)
-	t.Setenv("NATS_CA", pki.CA)
+	env := map[string]string{"NATS_SERVER_CERT": pki.ServerCert, "NATS_SERVER_KEY": pki.ServerKey, "NATS_CA": pki.CA}
 	for id := range Identities {
 		b := make([]byte, 18)
 		_, _ = rand.Read(b)
 		s.Passwords[id] = "pw-" + hex.EncodeToString(b)
-		t.Setenv("NATS_PASSWORD_"+upper(id), s.Passwords[id])
+		env["NATS_PASSWORD_"+upper(id)] = s.Passwords[id]
+	}
+	s.Server = StartShippedServer(t, env)
+	s.URL = s.Server.ClientURL()
+	return s
+}
+
+// StartShippedServer starts a NATS server from deploy/nats/nats.conf with
+// env as the server's environment (NATS_SERVER_CERT, NATS_SERVER_KEY,
+// NATS_CA, NATS_PASSWORD_<ID>), changing only what a test must: a free
+// port on the loopback, no monitoring port, a temporary store, no
+// cluster. It sets environment variables, so the calling test cannot be
+// parallel.
+func StartShippedServer(t testing.TB, env map[string]string) *natsserver.Server {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
 	}
 	opts, err := natsserver.ProcessConfigFile(ShippedConfig())
 	if err != nil {
@@ -79,8 +91,7 @@ func StartShippedNATS(t testing.TB) *ShippedNATS {
 		t.Fatal("nats server not ready")
 	}
 	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	s.Server, s.URL = srv, srv.ClientURL()
-	return s
+	return srv
 }
 
 // Env returns the settings of identity id as its process would have them:
