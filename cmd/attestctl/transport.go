@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -27,11 +28,28 @@ func (c *cli) connect() (*nats.Conn, error) {
 		return nil, fmt.Errorf("NATS settings:\n%w", err)
 	}
 	s.URL = c.g.natsURL
-	nc, err := s.Dial(nats.Name("attestctl"), nats.Timeout(c.g.timeout))
+	// Asynchronous errors (a refused publish) are reported with the
+	// command's own error (refused), not printed apart.
+	nc, err := s.Dial(nats.Name("attestctl"), nats.Timeout(c.g.timeout), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS at %s: %w", natsconn.Redact(c.g.natsURL), err)
 	}
 	return nc, nil
+}
+
+// refused adds to err the server's refusal of this identity, when the
+// connection met one (a permissions violation arrives on its own, and the
+// request it spoiled only times out).
+func refused(nc *nats.Conn, err error) error {
+	le := nc.LastError()
+	if le == nil || !errors.Is(le, nats.ErrPermissionViolation) {
+		return err
+	}
+	hint := `see README "Deploying safely" for who may do what`
+	if strings.Contains(le.Error(), "Subscription to") {
+		hint = "is TAT_NATS_INBOX_PREFIX this identity's inbox prefix? " + hint
+	}
+	return fmt.Errorf("%w; the server refused this identity: %v (%s)", err, le, hint)
 }
 
 // jetStream is the JetStream API as this identity reaches it: through
@@ -81,7 +99,7 @@ func (c *cli) publishAndWait(subject, id string, body []byte) error {
 	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
 		return fmt.Errorf("no stream takes %s: is attestd running against this server, with -prefix %s?", subject, c.g.prefix)
 	case err != nil:
-		return fmt.Errorf("publish to %s: %w", subject, err)
+		return refused(nc, fmt.Errorf("publish to %s: %w", subject, err))
 	case ack.Duplicate:
 		return fmt.Errorf("stream %s already holds a message with Nats-Msg-Id %s (seq %d), so it dropped this copy and no reply will come; use a new id to send a new command",
 			ack.Stream, id, ack.Sequence)
@@ -89,6 +107,9 @@ func (c *cli) publishAndWait(subject, id string, body []byte) error {
 
 	reply, err := sub.NextMsgWithContext(ctx)
 	if err != nil {
+		if le := nc.LastError(); le != nil && errors.Is(le, nats.ErrPermissionViolation) {
+			return refused(nc, fmt.Errorf("no reply; %s is stored in %s as seq %d", id, ack.Stream, ack.Sequence))
+		}
 		if c.ctx.Err() != nil {
 			return fmt.Errorf("interrupted; %s is stored in %s as seq %d and will still be applied", id, ack.Stream, ack.Sequence)
 		}
