@@ -383,6 +383,23 @@ func TestShippedAttacks(t *testing.T) {
 		}
 	})
 
+	t.Run("an application reuses another's request id", func(t *testing.T) {
+		// Request ids are one space for every application: a reused id
+		// with another request is refused and never sees the first
+		// outcome. (An application that guesses another's ids before it
+		// uses them gets those requests refused: ids should be random.)
+		first := f.app2.Request(f.env.Subject("attest", "requests", "app2"), "shared-id", f.attestPayload("shared-id"))
+		mustStatus(t, first, 200)
+		p := f.attestPayload("shared-id")
+		p["token"] = f.iss.Token(map[string]any{"email": "mallory@example.com", "jti": "mallory-1"})
+		// (No Nats-Msg-Id: the stream would drop a second one within its
+		// duplicate window, and nobody would answer.)
+		second := f.app1.Request(f.env.Subject("attest", "requests", "app1"), "", p)
+		if second["error_type"] != "invalid_request" || second["session_token"] != nil || second["session"] != nil {
+			t.Fatalf("app1 reusing app2's id: %v", second)
+		}
+	})
+
 	t.Run("an application sends garbage and huge payloads", func(t *testing.T) {
 		errs := make(chan error, 10)
 		nc := f.env.Shipped.Connect("app1", errs)

@@ -317,3 +317,28 @@ func TestForgedSharedJWKSIsRefused(t *testing.T) {
 	profile := createJWKSProfile(t, env, url)
 	mustStatus(t, attestWith(t, env, profile, evil), 200)
 }
+
+// TestEventsBeforeTheStartAreNotRead: after an upgrade, the events stream
+// holds unsigned events of the earlier version. A worker loads its view
+// from the store at start and applies only the events stored after that:
+// the old events are neither applied nor refused (what they recorded is
+// in the store), and the worker serves.
+func TestEventsBeforeTheStartAreNotRead(t *testing.T) {
+	f := newFixture(t)
+	if err := f.w.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	ev, _ := domain.NewEvent("evt-old-"+randomID(), domain.EventProfileDeleted, f.profile, time.Now(), map[string]any{
+		"change_id": "old", "status_code": 200, "profile": map[string]any{"profile_id": f.profile, "version": 99}})
+	body, _ := json.Marshal(ev)
+	if _, err := f.env.JS.Publish(context.Background(), f.env.Subject("events", "profile", "deleted"), body); err != nil {
+		t.Fatal(err)
+	}
+	f.w = f.env.StartWorker(nil, nil)
+	mustStatus(t, f.attest("after-upgrade", nil), 200)
+	for _, reason := range []string{"unsigned", "bad_signature", "malformed"} {
+		if n := metric(t, f.w, `tat_events_refused_total{reason="`+reason+`"}`); n != 0 {
+			t.Errorf("%v events refused as %s: the worker read events from before its start", n, reason)
+		}
+	}
+}
