@@ -18,6 +18,31 @@ var (
 	errJSONUnexpected = errors.New("unexpected JSON token")
 )
 
+// DecodeStrictObject decodes data as exactly one JSON object the way the
+// worker reads a token's header and payload, for other JSON that comes from
+// outside and must be read the same way by every reader (a JWK set). It
+// refuses what encoding/json's Unmarshal lets through and parsers disagree
+// on: invalid UTF-8, duplicate member names at any depth (compared after
+// unescaping), nesting deeper than MaxJSONDepth, and anything after the
+// object. Member names are kept exactly as sent (after unescaping): no
+// case folding. Numbers come back as json.Number. The error names the
+// problem and quotes nothing of data.
+func DecodeStrictObject(data []byte) (map[string]any, error) {
+	obj, err := decodeStrictObject(data)
+	if err != nil {
+		return nil, strictJSONError{err}
+	}
+	return obj, nil
+}
+
+// strictJSONError says what DecodeStrictObject refused in the words of
+// jsonProblem; the decoder's own error, which may quote a character of the
+// data, is only unwrapped.
+type strictJSONError struct{ err error }
+
+func (e strictJSONError) Error() string { return jsonProblem(e.err) }
+func (e strictJSONError) Unwrap() error { return e.err }
+
 // decodeStrictObject decodes data as exactly one JSON object, refusing what
 // encoding/json's Unmarshal lets through and parsers disagree on: invalid
 // UTF-8, duplicate member names at any depth (compared after unescaping),
