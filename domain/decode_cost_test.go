@@ -111,6 +111,7 @@ func costShapes() []costShape {
 		{name: "many numbers where emails go", payload: fillList(`{"op":"upsert","user":{"emails":[`, `0`, "]}}"), into: user, wantMsg: "must be an object"},
 		{name: "many arrays where emails go", payload: fillList(`{"op":"upsert","user":{"emails":[`, `[]`, "]}}"), into: user, wantMsg: "must be an object"},
 		{name: "an object of many members where emails go", payload: fillList(`{"op":"upsert","user":{"emails":{`, `"a":0`, "}}}"), into: user, wantMsg: "must be an array"},
+		{name: "many emails with escaped names", payload: fillList(`{"op":"upsert","user":{"emails":[`, `{"\u0065mail":"","\u0076erified":null}`, "]}}"), into: user},
 		{name: "many full emails", payload: fillList(`{"op":"upsert","user":{"emails":[`, `{"email":"","verified":true}`, "]}}"), into: user},
 
 		// Strings.

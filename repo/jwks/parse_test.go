@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -385,5 +386,55 @@ func TestSharedSetReadsTheSame(t *testing.T) {
 				t.Fatalf("the fetcher read %v, the shared set %v", keys, again)
 			}
 		})
+	}
+}
+
+// TestParseJWKSCostIsLinear: parsing a set costs memory linear in its size,
+// whatever its shape, up to the default fetch cap (512 KiB). The strict
+// decoder reads every value by token, and encoding/json allocates a few
+// objects for each scalar it reads from a stream, so a body of tiny values
+// is the worst case: about 100 bytes and 3 objects per byte (a 512 KiB
+// set of zeros costs some 54 MB, transiently). The bound is 128 B/B and 4
+// objects per byte; a walk that grew with depth or with the number of
+// members would cost orders of magnitude more.
+func TestParseJWKSCostIsLinear(t *testing.T) {
+	// Not parallel: the counts are process-wide.
+	const size = 512 << 10
+	key := "{" + members(t, ecJWK(t, "ec", elliptic.P256())) + "}"
+	list := func(head, unit, tail string) []byte {
+		n := (size - len(head) - len(tail) + 1) / (len(unit) + 1)
+		return []byte(head + strings.TrimSuffix(strings.Repeat(unit+",", n), ",") + tail)
+	}
+	var manyNames strings.Builder
+	for i := 0; manyNames.Len() < size-100; i++ {
+		fmt.Fprintf(&manyNames, `"m%x":0,`, i)
+	}
+	for _, tc := range []struct {
+		name string
+		body []byte
+	}{
+		{"tiny numbers beside the keys", list(`{"keys":[`+key+`],"x":[`, "0", "]}")},
+		{"empty arrays beside the keys", list(`{"keys":[`+key+`],"x":[`, "[]", "]}")},
+		{"empty objects as keys", list(`{"keys":[`, "{}", "]}")},
+		{"many member names in a key", []byte(`{"keys":[{` + manyNames.String() + members(t, ecJWK(t, "ec", elliptic.P256())) + `}]}`)},
+		{"deepest legal nesting, repeated", list(`{"keys":[`+key+`],"x":[`, strings.Repeat("[", domain.MaxJSONDepth-2)+strings.Repeat("]", domain.MaxJSONDepth-2), "]}")},
+		{"unclosed arrays", []byte(`{"keys":` + strings.Repeat("[", size-10))},
+		{"one long string", []byte(`{"keys":[` + key + `],"x":"` + strings.Repeat("a", size-100) + `"}`)},
+	} {
+		_, _ = ParseJWKS(tc.body) // warm up
+		var before, after runtime.MemStats
+		prev := runtime.GOMAXPROCS(1)
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		_, err := ParseJWKS(tc.body)
+		runtime.ReadMemStats(&after)
+		runtime.GOMAXPROCS(prev)
+		n := float64(len(tc.body))
+		perByte := float64(after.TotalAlloc-before.TotalAlloc) / n
+		objPerByte := float64(after.Mallocs-before.Mallocs) / n
+		t.Logf("%-35s %7d B  %6.1f B/B  %.3f allocs/B  err=%v", tc.name, len(tc.body), perByte, objPerByte, err != nil)
+		if perByte > 128 || objPerByte > 4 {
+			t.Errorf("%s: %.1f bytes and %.3f objects allocated per byte", tc.name, perByte, objPerByte)
+		}
 	}
 }
