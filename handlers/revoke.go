@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -149,4 +150,36 @@ func (h *Sessions) revokeUser(ctx context.Context, userID string) SessionReply {
 		return errorReply(domain.ErrUserNotFound.With("no user has this user_id"))
 	}
 	return SessionReply{StatusCode: 200, RevokedSessionIDs: &ended}
+}
+
+// EndSessionsAfter ends the sessions of the user a user event names, when
+// that user is (after a catch-up) deleted or not active: a user deleted,
+// disabled or pending has no session left in the store or in any view.
+// Each revocation's id is derived from the event and the session, so a
+// repeat (a redelivered or repeated command) ends only what is left and
+// finishes a revocation an earlier attempt stored but did not publish. A
+// user made active again by a later change keeps the sessions it has now.
+func (h *Sessions) EndSessionsAfter(ctx context.Context, e domain.Event) error {
+	switch e.Type {
+	case domain.EventUserCreated, domain.EventUserUpdated, domain.EventUserDeleted:
+	default:
+		return nil
+	}
+	var d UserEventData
+	if err := json.Unmarshal(e.Data, &d); err != nil || d.User == nil {
+		return fmt.Errorf("event %s names no user", e.ID)
+	}
+	if e.Type != domain.EventUserDeleted && d.User.Active() {
+		return nil
+	}
+	if err := h.Barrier.CatchUp(ctx); err != nil {
+		return err
+	}
+	if u, live := h.View.User(d.User.UserID); live && u.Active() {
+		return nil
+	}
+	_, err := h.endSessions(ctx, d.User.UserID, h.Now().UTC(), func(sessionID string) string {
+		return svcPrefix + domain.DerivedUUID("end-session", e.ID, sessionID)
+	})
+	return err
 }

@@ -353,3 +353,195 @@ func TestConcurrentRevokesPublishOneEvent(t *testing.T) {
 		}
 	}
 }
+
+// userChange is a UserChange on e's fakes that ends sessions through
+// e.svc, applying its events to e's view as the worker does.
+func userChange(e *env, pub handlers.Publisher) *handlers.UserChange {
+	if pub == nil {
+		pub = e.pub
+	}
+	done := &handlers.Completer{Outcomes: e.outcomes, Pub: pub, Apply: func(ev domain.Event) { _ = e.view.ApplyEvent(0, ev) }}
+	h := handlers.NewUserChange(e.view, e.barrier, done, e.clock.Now, e.users)
+	h.Sessions = e.svc
+	return h
+}
+
+// userCommand runs one user command as the admin consumer delivers it.
+func userCommand(t *testing.T, h *handlers.UserChange, cmd map[string]any) (map[string]any, error) {
+	t.Helper()
+	data, _ := json.Marshal(cmd)
+	out, err := h.Handle(context.Background(), handlers.Input{Data: data})
+	if err != nil {
+		return nil, err
+	}
+	var reply map[string]any
+	if err := json.Unmarshal(out.Reply, &reply); err != nil {
+		t.Fatal(err)
+	}
+	return reply, nil
+}
+
+func adaSpec(status string) map[string]any {
+	return map[string]any{"user_id": "user-ada", "status": status, "emails": []any{map[string]any{"email": "ada@example.com", "verified": true}}}
+}
+
+// TestUserDeleteOrDisableEndsSessions: a user command that deletes the
+// user or leaves it not active revokes each of its active sessions (one
+// revision, one session.revoked event each, the view updated, no session
+// token authenticates); a change that leaves it active touches none; a
+// repeat of the command (same change_id) changes nothing more.
+func TestUserDeleteOrDisableEndsSessions(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name  string
+		cmd   map[string]any
+		ends  bool
+		event string
+	}{
+		{"delete", map[string]any{"change_id": "c-del", "op": "delete", "user_id": "user-ada"}, true, domain.EventUserDeleted},
+		{"disable", map[string]any{"change_id": "c-dis", "op": "upsert", "user": adaSpec(domain.UserDisabled)}, true, domain.EventUserUpdated},
+		{"pending", map[string]any{"change_id": "c-pen", "op": "upsert", "user": adaSpec(domain.UserPending)}, true, domain.EventUserUpdated},
+		{"rename, still active", map[string]any{"change_id": "c-ren", "op": "upsert", "user": func() map[string]any {
+			s := adaSpec(domain.UserActive)
+			s["name"] = map[string]any{"first_name": "Augusta"}
+			return s
+		}()}, false, domain.EventUserUpdated},
+		{"refused change", map[string]any{"change_id": "c-bad", "op": "upsert", "user": adaSpec("banned")}, false, domain.EventUserRejected},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newSessionsFixture(t)
+			e := f.e
+			h := userChange(e, nil)
+			ada := []string{f.id("a-1"), f.id("a-2"), f.id("a-3")}
+			for range 2 { // the command, then the same command again
+				if _, err := userCommand(t, h, tc.cmd); err != nil {
+					t.Fatalf("user command: %v", err)
+				}
+				if n := len(e.pub.OfType(tc.event)); n != 1 {
+					t.Fatalf("%d %s events, want 1", n, tc.event)
+				}
+				if tc.ends {
+					wantEnded(t, e, ada, []string{f.id("g-1")})
+				} else {
+					wantEnded(t, e, nil, append(ada, f.id("g-1")))
+				}
+				if len(e.pub.Events()) != 4+1+map[bool]int{true: 3}[tc.ends] {
+					t.Fatalf("%d events in all: %v", len(e.pub.Events()), e.pub.Events())
+				}
+			}
+			for _, id := range []string{"a-1", "a-2", "a-3"} {
+				if authenticates(e, f.sessions[id].SessionToken) == tc.ends {
+					t.Errorf("%s authenticates: %v", id, !tc.ends)
+				}
+			}
+		})
+	}
+}
+
+// TestUserChangeEndingSessionsIsFinishedByRedelivery: when the events
+// stream fails half way through ending a deleted user's sessions, the
+// command fails transiently; its redelivery ends the rest and publishes the
+// missing events, with no session revoked twice and no extra revision.
+func TestUserChangeEndingSessionsIsFinishedByRedelivery(t *testing.T) {
+	t.Parallel()
+	f := newSessionsFixture(t)
+	e := f.e
+	ada := []string{f.id("a-1"), f.id("a-2"), f.id("a-3")}
+	slices.Sort(ada)
+	var revokedOK atomic.Int64
+	var down atomic.Bool
+	pub := &flakyPublisher{fakePublisher: e.pub, fail: func(ev domain.Event) bool {
+		// The stream goes down after the first revocation.
+		if ev.Type != domain.EventSessionRevoked {
+			return false
+		}
+		if down.Load() {
+			return true
+		}
+		if revokedOK.Add(1) > 1 {
+			down.Store(true)
+			return true
+		}
+		return false
+	}}
+	e.svc.Pub = pub
+	h := userChange(e, pub)
+	cmd := map[string]any{"change_id": "c-del", "op": "delete", "user_id": "user-ada"}
+	if _, err := userCommand(t, h, cmd); err == nil {
+		t.Fatal("the command succeeded with the events stream down")
+	}
+	if n := len(revokedEvents(t, e)); n != 1 {
+		t.Fatalf("%d sessions revoked before the stream went down, want 1", n)
+	}
+	if n := len(e.pub.OfType(domain.EventUserDeleted)); n != 1 {
+		t.Fatalf("%d user.deleted events", n)
+	}
+	down.Store(false)
+	revokedOK.Store(-100)
+	reply, err := userCommand(t, h, cmd) // the redelivery
+	if err != nil {
+		t.Fatalf("redelivery: %v", err)
+	}
+	if reply["status_code"] != float64(200) {
+		t.Fatalf("redelivery answered %v", reply)
+	}
+	wantEnded(t, e, ada, []string{f.id("g-1")})
+	if n := len(e.pub.OfType(domain.EventUserDeleted)); n != 1 {
+		t.Fatalf("%d user.deleted events after the redelivery", n)
+	}
+	// A third delivery finds every session ended: nothing more.
+	before := len(e.pub.Events())
+	if _, err := userCommand(t, h, cmd); err != nil || len(e.pub.Events()) != before {
+		t.Fatalf("a third delivery: %v, %d new events", err, len(e.pub.Events())-before)
+	}
+}
+
+// TestRepeatedDisableKeepsLaterSessions: a disable command repeated (same
+// change_id) after the user was enabled again must not end the sessions
+// the user started since: the repeat answers its first outcome, and only a
+// user who is not active now loses sessions.
+func TestRepeatedDisableKeepsLaterSessions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false)
+	e.addUser(t, "user-ada", "ada@example.com", domain.UserActive)
+	first := e.startSession(t, "s-1", "ada@example.com")
+	h := userChange(e, nil)
+	disable := map[string]any{"change_id": "c-dis", "op": "upsert", "user": adaSpec(domain.UserDisabled)}
+	for _, cmd := range []map[string]any{disable, {"change_id": "c-en", "op": "upsert", "user": adaSpec(domain.UserActive)}} {
+		if r, err := userCommand(t, h, cmd); err != nil || r["status_code"] != float64(200) {
+			t.Fatalf("%v: %v %v", cmd["change_id"], r, err)
+		}
+	}
+	later := e.startSession(t, "s-2", "ada@example.com")
+	if r, err := userCommand(t, h, disable); err != nil || r["user"].(map[string]any)["status"] != domain.UserDisabled {
+		t.Fatalf("repeat of c-dis: %v %v", r, err)
+	}
+	wantEnded(t, e, []string{first.Session.SessionID}, []string{later.Session.SessionID})
+	if !authenticates(e, later.SessionToken) {
+		t.Fatal("the session started after the user was enabled again was ended by a repeat")
+	}
+}
+
+// TestUserChangeEndsSessionsOfOtherWorkers: a session another worker
+// started a moment ago is ended with the rest: the view catches up before
+// the sessions are listed.
+func TestUserChangeEndsSessionsOfOtherWorkers(t *testing.T) {
+	t.Parallel()
+	f := newSessionsFixture(t)
+	e := f.e
+	s := domain.NewSession("session-elsewhere", "user-ada", domain.FactorEvidence{ProfileID: e.profile.ProfileID, TokenID: "j-1"}, nil, t0, 60)
+	st := domain.SessionState{Session: s, Revision: 1}
+	if _, _, err := e.sessions.InsertRevision(context.Background(), st, "other-worker-attest"); err != nil {
+		t.Fatal(err)
+	}
+	b := &lateBarrier{arrive: func() { e.view.PutSession(st) }}
+	e.svc.Barrier = b
+	h := userChange(e, nil)
+	h.Barrier = b
+	if _, err := userCommand(t, h, map[string]any{"change_id": "c-del", "op": "delete", "user_id": "user-ada"}); err != nil {
+		t.Fatal(err)
+	}
+	wantEnded(t, e, []string{"session-elsewhere", f.id("a-1"), f.id("a-2"), f.id("a-3")}, []string{f.id("g-1")})
+}

@@ -227,7 +227,9 @@ func (w *Worker) start(ctx, work context.Context) error {
 	}
 	rules := domain.ProfileRules{AllowHTTPJWKS: cfg.JWKSAllowLocal}
 	profiles := handlers.NewProfileChange(w.view, w.feed, done, w.now, w.d.Store, w.keys, rules)
+	sess := &handlers.Sessions{View: w.view, Barrier: w.feed, Sessions: w.d.Store, Pub: pub, Issuer: is, Now: w.now}
 	users := handlers.NewUserChange(w.view, w.feed, done, w.now, w.d.Store)
+	users.Sessions = sess // a user deleted or made inactive has its sessions ended
 	adminHandle := func(ctx context.Context, subject string, in handlers.Input) (handlers.Output, error) {
 		if strings.HasSuffix(subject, ".users.commands") {
 			return users.Handle(ctx, in)
@@ -255,7 +257,6 @@ func (w *Worker) start(ctx, work context.Context) error {
 			return err
 		}
 	}
-	sess := &handlers.Sessions{View: w.view, Barrier: w.feed, Sessions: w.d.Store, Pub: pub, Issuer: is, Now: w.now}
 	if w.service, err = startSessionsService(w.d.NC, cfg, sess, w.m, w.log); err != nil {
 		return fmt.Errorf("sessions service: %w", err)
 	}
