@@ -49,8 +49,12 @@ type Worker struct {
 	runners []*runner
 	feed    *feed
 	service micro.Service
+	reads   micro.Service
 	keys    *keySource
 	bg      sync.WaitGroup
+
+	// readCalls counts reads service requests (registered once, in New).
+	readCalls *prometheus.CounterVec
 }
 
 // New checks the settings and builds a worker; Run starts it.
@@ -72,6 +76,7 @@ func New(cfg Config, d Deps) (*Worker, error) {
 		return w.issuer.Load().SessionToken(id).Reveal()
 	})
 	w.m = newMetrics(w.reg, w.view.Counts)
+	w.readCalls = newReadMetrics(w.reg)
 	return w, nil
 }
 
@@ -145,6 +150,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	if w.service != nil {
 		_ = w.service.Stop()
 	}
+	if w.reads != nil {
+		_ = w.reads.Stop()
+	}
 	for _, r := range w.runners {
 		drainErr = errors.Join(drainErr, r.drain(dctx))
 	}
@@ -169,6 +177,10 @@ func (w *Worker) stopParts() {
 	if w.service != nil {
 		_ = w.service.Stop()
 		w.service = nil
+	}
+	if w.reads != nil {
+		_ = w.reads.Stop()
+		w.reads = nil
 	}
 }
 
@@ -259,6 +271,10 @@ func (w *Worker) start(ctx, work context.Context) error {
 	}
 	if w.service, err = startSessionsService(w.d.NC, cfg, sess, w.m, w.log); err != nil {
 		return fmt.Errorf("sessions service: %w", err)
+	}
+	reads := &handlers.Reads{View: w.view, Barrier: w.feed, Now: w.now}
+	if w.reads, err = startReadsService(w.d.NC, cfg, reads, w.readCalls, w.m, w.log); err != nil {
+		return fmt.Errorf("reads service: %w", err)
 	}
 	// Ready means the server knows the service's subscriptions.
 	return w.d.NC.FlushTimeout(5 * time.Second)
