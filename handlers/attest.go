@@ -59,6 +59,7 @@ type attestation struct {
 // transient: the worker retries the message; every other result, including
 // every refusal, comes back as an Output whose event has been published.
 func (a *Attest) Handle(ctx context.Context, in Input) (Output, error) {
+	ctx = withPosition(ctx, in)
 	var req domain.AttestRequest
 	derr := domain.DecodeStrict(in.Data, &req)
 	id := commandID(req.RequestID, in)
@@ -132,6 +133,7 @@ func fingerprint(req domain.AttestRequest, data []byte, derr error) string {
 // Abandon ends a request that exhausted its deliveries: its one outcome is
 // attest.failed with internal_server_error, unless it already has one.
 func (a *Attest) Abandon(ctx context.Context, in Input, cause error) (Output, error) {
+	ctx = withPosition(ctx, in)
 	var req domain.AttestRequest
 	derr := domain.DecodeStrict(in.Data, &req)
 	id := commandID(req.RequestID, in)
@@ -460,6 +462,7 @@ func (a *Attest) fail(ctx context.Context, id, fp string, req domain.AttestReque
 // complete fills in o's event and reply, makes o the request's outcome
 // (unless one is stored already) and sends the stored one.
 func (a *Attest) complete(ctx context.Context, o Outcome, typ, subject string, data AttestEventData, reply AttestReply) (Output, error) {
+	data.Position = positionOf(ctx)
 	ev, err := domain.NewEvent(domain.EventID("attest", data.RequestID), typ, subject, o.CreatedAt, data)
 	if err != nil {
 		return Output{}, err
@@ -475,7 +478,8 @@ func (a *Attest) complete(ctx context.Context, o Outcome, typ, subject string, d
 	return a.send(ctx, stored, o.Fingerprint, false, made)
 }
 
-// send completes a stored outcome if needed (resume) and builds the reply,
+// send completes a stored outcome if needed (resume), announces a repeat
+// (Completer.Repeated) and builds the reply,
 // putting back the bearer secrets: the session token (derived from the
 // session id) and a fresh session JWT while the session is active. Only the
 // delivery that made the outcome (made), or a repeat while the trusted
@@ -489,7 +493,12 @@ func (a *Attest) send(ctx context.Context, o Outcome, fp string, resume, made bo
 			RequestID string `json:"request_id"`
 		}
 		_ = json.Unmarshal(o.Reply, &r)
+		// Its own event is a light attest.repeated flagged
+		// different_request, so that its stream sequence is accounted for.
 		e := domain.ErrInvalidRequest.With("request_id was already used by a different request")
+		if err := a.Done.Repeated(ctx, o, a.Now(), e.Status, e.Code, true); err != nil {
+			return Output{}, err
+		}
 		raw, _ := json.Marshal(AttestReply{StatusCode: e.Status, RequestID: r.RequestID, ErrorType: e.Code, ErrorMessage: e.Message})
 		return Output{Reply: raw, Outcome: Outcome{Key: o.Key, StatusCode: e.Status, Reply: raw}}, nil
 	}
@@ -498,6 +507,11 @@ func (a *Attest) send(ctx context.Context, o Outcome, fp string, resume, made bo
 		if o, err = a.Done.Resume(ctx, o); err != nil {
 			return Output{}, err
 		}
+	}
+	// Answered from an outcome another message made: announced by an
+	// attest.repeated (nothing for a redelivery of the message that made it).
+	if err := a.Done.Repeated(ctx, o, a.Now(), o.StatusCode, "", false); err != nil {
+		return Output{}, err
 	}
 	if o.SessionID == "" || (!made && a.Now().After(o.SecretsUntil)) {
 		return Output{Reply: o.Reply, Outcome: o}, nil

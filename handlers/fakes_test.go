@@ -77,9 +77,12 @@ func (f *fakeOutcomes) MarkPublished(_ context.Context, key string) error {
 type fakePublisher struct {
 	mu     sync.Mutex
 	events []domain.Event
+	// calls counts PublishEvent calls, those JetStream would drop included.
+	calls atomic.Int64
 }
 
 func (f *fakePublisher) PublishEvent(_ context.Context, e domain.Event) error {
+	f.calls.Add(1)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, have := range f.events {
