@@ -86,3 +86,42 @@ func TestAuditRepeats(t *testing.T) {
 		t.Errorf("attest.repeated %+v, want seq %d naming %s at %d", r, seq2, created[0].ID, seq1)
 	}
 }
+
+// TestAbandonRevisionByOnTheStore: the store reads back the latest
+// revision of a session that a given request stored (what Abandon
+// announces), on the real FerretDB.
+func TestAbandonRevisionByOnTheStore(t *testing.T) {
+	env := workertest.NewEnv(t)
+	store := env.Store()
+	ctx := context.Background()
+	if err := store.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var _ handlers.RevisionReader = store
+	now := time.Now().UTC().Truncate(time.Second)
+	s := domain.NewSession("session-a", "user-1", domain.FactorEvidence{ProfileID: "p", TokenID: "t"}, nil, now, 30)
+	for rev, by := range map[int64]string{1: "r-1", 2: "r-2", 3: "r-1"} {
+		s.LastAccessedAt = now.Add(time.Duration(rev) * time.Second)
+		if _, _, err := store.InsertRevision(ctx, domain.SessionState{Session: s, Revision: rev}, by); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		session, by string
+		rev         int64 // 0: none
+	}{
+		{"session-a", "r-1", 3},
+		{"session-a", "r-2", 2},
+		{"session-a", "r-3", 0},
+		{"session-b", "r-1", 0},
+	}
+	for _, tc := range cases {
+		st, ok, err := store.RevisionBy(ctx, tc.session, tc.by)
+		if err != nil || ok != (tc.rev != 0) || st.Revision != tc.rev {
+			t.Errorf("RevisionBy(%s, %s) = revision %d, %v, %v; want %d", tc.session, tc.by, st.Revision, ok, err, tc.rev)
+		}
+		if ok && (st.Session.SessionID != tc.session || !st.Session.LastAccessedAt.Equal(now.Add(time.Duration(tc.rev)*time.Second))) {
+			t.Errorf("RevisionBy(%s, %s) read %+v", tc.session, tc.by, st.Session)
+		}
+	}
+}
