@@ -326,3 +326,31 @@ func startedSessionID(id, token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return domain.SessionIDPrefix + domain.DerivedUUID("session", id, hex.EncodeToString(sum[:]))
 }
+
+// TestJITUserChangedBetweenDeliveries: a retry finds its first delivery's
+// recorded JIT user; if an admin deleted that user in between, the retry
+// announces the recorded user.created (the store holds it) and refuses the
+// request (user_not_found) instead of using the deleted user.
+func TestJITUserChangedBetweenDeliveries(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, true)
+	tok, _ := e.token(t, "gone@example.com", t0)
+	payload := map[string]any{"request_id": "jit-gone", "token": tok, "session_duration_minutes": 30}
+	e.pub.refuseType(domain.EventUserCreated)
+	in := e.deliver(t, at("TAT_ATTEST", 2), payload, 1)
+	jitID := domain.JITUserID("gone@example.com")
+	u, ok := e.users.user(jitID)
+	if !ok {
+		t.Fatal("precondition: the JIT user is stored")
+	}
+	u.Version++
+	e.view.PutUser(u, true) // deleted by an admin
+	e.pub.refuseType("")
+
+	in.Redelivered = true
+	r := e.attestReply(t, in, payload)
+	e.wantRefused(t, "jit-gone", r, domain.ErrUserNotFound)
+	if n := len(e.pub.OfType(domain.EventUserCreated)); n != 1 || e.sessions.Count() != 0 {
+		t.Fatalf("%d user.created, %d session revisions", n, e.sessions.Count())
+	}
+}

@@ -381,7 +381,17 @@ func (a *Attest) provision(ctx context.Context, id, email string, vt *domain.Ver
 	if err != nil {
 		return domain.User{}, fmt.Errorf("record user.created: %w", err)
 	}
-	return a.announceJIT(ctx, rec)
+	if u, err = a.announceJIT(ctx, rec); err != nil {
+		return domain.User{}, err
+	}
+	if version, _, live := a.View.UserVersion(u.UserID); version > u.Version {
+		// Changed (or deleted) by an admin since an earlier delivery made it.
+		if !live {
+			return domain.User{}, domain.ErrUserNotFound.With("the user is not active")
+		}
+		u, _ = a.View.User(u.UserID)
+	}
+	return u, nil
 }
 
 func (a *Attest) start(ctx context.Context, id string, req domain.AttestRequest, user domain.User, ev domain.FactorEvidence, claims map[string]any, now time.Time, minutes int) (domain.SessionState, error) {
