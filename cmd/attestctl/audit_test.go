@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -339,5 +340,34 @@ func TestAuditUsage(t *testing.T) {
 		if code != exitUsage || stderr == "" {
 			t.Errorf("%v: exit %d, stderr %q", args, code, stderr)
 		}
+	}
+}
+
+// TestAuditProgressOnlyOnATerminal: progress lines go to a terminal only;
+// a pipe or a file gets nothing.
+func TestAuditProgressOnlyOnATerminal(t *testing.T) {
+	var buf bytes.Buffer
+	p := newProgress(&buf)
+	p.report("reading TAT_EVENTS", 1, 2)
+	p.clear()
+	if buf.Len() != 0 {
+		t.Fatalf("progress written to a buffer: %q", buf.String())
+	}
+	f, err := os.CreateTemp(t.TempDir(), "stderr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	p = newProgress(f)
+	p.report("reading TAT_EVENTS", 1, 2)
+	if fi, _ := f.Stat(); fi.Size() != 0 {
+		t.Fatal("progress written to a regular file")
+	}
+	// What a terminal gets: one line rewritten in place, then cleared.
+	tty := &progress{w: &buf}
+	tty.report("reading TAT_EVENTS", 5, 9)
+	tty.clear()
+	if got := buf.String(); got != "\r\x1b[Kreading TAT_EVENTS: 5 of 9\r\x1b[K" {
+		t.Fatalf("terminal output %q", got)
 	}
 }
