@@ -242,6 +242,8 @@ func evaluate(o Options, c commands, ev eventsInfo) Report {
 			}
 		}
 		switch {
+		case o.Since.IsZero():
+			// From the start: as without a window.
 		case lo == 0:
 			from, to = 1, 0 // nothing seen in the window
 			r.Notes = append(r.Notes, "no sequence is known to have been stored in the window")
@@ -249,7 +251,9 @@ func evaluate(o Options, c commands, ev eventsInfo) Report {
 			from = lo
 			r.Notes = append(r.Notes, fmt.Sprintf("the window starts at seq %d, the first one known to be stored at or after %s; a sequence lost just before it cannot be placed in time (use -from-seq)", lo, o.Since.UTC().Format(time.RFC3339)))
 		}
-		if hi != 0 {
+		// (A sequence stored after the stream's bounds were read is never
+		// checked: its presence was not read.)
+		if hi != 0 && hi-1 < to {
 			to = hi - 1
 		}
 	default:
@@ -263,7 +267,7 @@ func evaluate(o Options, c commands, ev eventsInfo) Report {
 
 	// Below the first sequence an event names, sequences are unaudited
 	// when the events read give a reason their events may be missing.
-	if boundary := r.AuditedFrom; o.FromSeq == 0 && !timed {
+	if boundary := r.AuditedFrom; o.FromSeq == 0 && o.Since.IsZero() {
 		if boundary == 0 {
 			boundary = to + 1 // no event names a sequence
 		}

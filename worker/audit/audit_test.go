@@ -80,6 +80,12 @@ func TestAuditEvaluate(t *testing.T) {
 		{name: "a time window up to now ends at the stream's last",
 			opts: func(o *Options) { o.Since = base.Add(5 * time.Second) },
 			c:    commands{first: 7, last: 8, present: map[uint64]time.Time{8: base.Add(8 * time.Second)}}, events: six, want: "7:lost 8:pending", from: 5, to: 8, failed: true},
+		{name: "a time window never reaches past the stream's last as read",
+			opts: func(o *Options) { o.Since, o.Until = base.Add(5*time.Second), base.Add(9*time.Second) },
+			c:    commands{first: 7, last: 6, lastAfter: 12}, events: append(append([]record{}, six...), ev(7, 12, "x")), from: 5, to: 6},
+		{name: "-until alone is a window from the start",
+			opts: func(o *Options) { o.Until = base.Add(3 * time.Second) },
+			c:    commands{first: 7, last: 6}, events: six[1:], want: "1:lost", from: 1, to: 2, failed: true},
 		{name: "deleted events are reported", c: commands{first: 7, last: 6}, events: six, deleted: 2, from: 1, to: 6},
 	}
 	for _, tc := range cases {
