@@ -10,6 +10,8 @@ type ProfileEventData struct {
 	StatusCode   int             `json:"status_code,omitempty"`
 	ErrorType    string          `json:"error_type,omitempty"`
 	ErrorMessage string          `json:"error_message,omitempty"`
+	// Position places the command in TAT_ADMIN (events only, not replies).
+	Position
 }
 
 // UserEventData is the data of user events and replies.
@@ -20,11 +22,15 @@ type UserEventData struct {
 	StatusCode   int          `json:"status_code,omitempty"`
 	ErrorType    string       `json:"error_type,omitempty"`
 	ErrorMessage string       `json:"error_message,omitempty"`
+	// Position places the command in TAT_ADMIN (events only, not replies;
+	// absent from the user.created of a user made just in time).
+	Position
 }
 
 // AttestEventData is the data of session and attest events (contract
 // section 5). SessionRevision orders session changes for the workers'
-// in-memory views; it is an addition to the contract.
+// in-memory views, and Position places the request in TAT_ATTEST for the
+// audit; both are additions to the contract.
 type AttestEventData struct {
 	RequestID       string          `json:"request_id"`
 	ProfileID       string          `json:"profile_id,omitempty"`
@@ -36,6 +42,7 @@ type AttestEventData struct {
 	StatusCode      int             `json:"status_code,omitempty"`
 	ErrorType       string          `json:"error_type,omitempty"`
 	ErrorMessage    string          `json:"error_message,omitempty"`
+	Position
 }
 
 // SessionRevokedData is the data of tat.session.revoked.

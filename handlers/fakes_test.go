@@ -40,9 +40,18 @@ var (
 type fakeOutcomes struct {
 	mu sync.Mutex
 	m  map[string]handlers.Outcome
+	// down, while set, makes Record fail as an unreachable store does
+	// (reads still work): the store fails between a request's first writes
+	// and its outcome.
+	down atomic.Bool
 }
 
+var errStoreDown = errors.New("fake store: down")
+
 func (f *fakeOutcomes) Record(_ context.Context, o handlers.Outcome) (handlers.Outcome, bool, error) {
+	if f.down.Load() {
+		return handlers.Outcome{}, false, errStoreDown
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.m == nil {
@@ -77,11 +86,19 @@ func (f *fakeOutcomes) MarkPublished(_ context.Context, key string) error {
 type fakePublisher struct {
 	mu     sync.Mutex
 	events []domain.Event
+	// calls counts PublishEvent calls, those JetStream would drop included.
+	calls atomic.Int64
+	// refuse, while set, is an event type whose publication fails.
+	refuse string
 }
 
 func (f *fakePublisher) PublishEvent(_ context.Context, e domain.Event) error {
+	f.calls.Add(1)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.refuse != "" && e.Type == f.refuse {
+		return errPublishRefused
+	}
 	for _, have := range f.events {
 		if have.ID == e.ID {
 			return nil
@@ -432,7 +449,7 @@ func newEnv(t testing.TB, jit bool) *env {
 	}
 	e.view.PutProfile(e.profile, false)
 	e.attest = &handlers.Attest{
-		View: e.view, Barrier: e.barrier, Keys: fakeKeys{}, Replays: e.replays, Sessions: e.sessions, Users: e.users,
+		View: e.view, Barrier: e.barrier, Keys: fakeKeys{}, Replays: e.replays, Sessions: e.sessions, Revisions: e.sessions, Users: e.users,
 		Pub: e.pub, Done: &handlers.Completer{Outcomes: e.outcomes, Pub: e.pub},
 		Issuer: is, Now: e.clock.Now, Skew: testSkew, MaxTokenBytes: domain.DefaultMaxTokenBytes,
 	}

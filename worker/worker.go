@@ -234,7 +234,7 @@ func (w *Worker) start(ctx, work context.Context) error {
 	}
 	done := &handlers.Completer{Outcomes: w.d.Store, Pub: pub, Apply: func(e domain.Event) { _ = w.view.ApplyEvent(0, e) }}
 	attest := &handlers.Attest{
-		View: w.view, Barrier: w.feed, Keys: w.keys, Replays: w.d.Store, Sessions: w.d.Store, Users: w.d.Store,
+		View: w.view, Barrier: w.feed, Keys: w.keys, Replays: w.d.Store, Sessions: w.d.Store, Revisions: w.d.Store, Users: w.d.Store,
 		Pub: pub, Done: done, Issuer: is, Now: w.now, Skew: cfg.ClockSkew, MaxTokenBytes: cfg.MaxTokenBytes,
 	}
 	rules := domain.ProfileRules{AllowHTTPJWKS: cfg.JWKSAllowLocal}
