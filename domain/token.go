@@ -1,7 +1,6 @@
 package domain
 
 import (
-	"encoding/base64"
 	"strconv"
 	"strings"
 )
@@ -141,27 +140,12 @@ func PrecheckToken(raw string, maxBytes int) (*ParsedToken, error) {
 	}, nil
 }
 
-// decodeSegment checks that seg uses the base64url alphabet only, naming the
-// first kind of foreign character, then decodes it strictly (no padding,
-// zero trailing bits) so that one token has one spelling.
+// decodeSegment decodes one segment of a compact token with
+// DecodeBase64URL, naming the segment and the first problem in the error.
 func decodeSegment(seg, what string) ([]byte, error) {
-	for i := 0; i < len(seg); i++ {
-		c := seg[i]
-		switch {
-		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
-		case c == '=':
-			return nil, ErrInvalidToken.With("the token %s has base64 padding; base64url without padding is required", what)
-		case c == '+' || c == '/':
-			return nil, ErrInvalidToken.With("the token %s uses standard base64 characters; base64url is required", what)
-		case c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f':
-			return nil, ErrInvalidToken.With("the token %s contains whitespace", what)
-		default:
-			return nil, ErrInvalidToken.With("the token %s contains a character outside base64url", what)
-		}
-	}
-	b, err := base64.RawURLEncoding.Strict().DecodeString(seg)
+	b, err := DecodeBase64URL(seg)
 	if err != nil {
-		return nil, ErrInvalidToken.Wrap(err, "the token %s is not valid base64url", what)
+		return nil, ErrInvalidToken.With("the token %s %s", what, err)
 	}
 	return b, nil
 }
