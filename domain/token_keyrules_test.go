@@ -221,5 +221,14 @@ func ecSignatureOnCurve(t *testing.T, c elliptic.Curve, alg string, input []byte
 	}
 	r.FillBytes(out[:half])
 	s.FillBytes(out[half:])
-	return &ecdsa.PublicKey{Curve: c, X: qx, Y: qy}, out
+	size := (params.BitSize + 7) / 8
+	point := make([]byte, 1+2*size)
+	point[0] = 4
+	qx.FillBytes(point[1 : 1+size])
+	qy.FillBytes(point[1+size:])
+	pub, err := ecdsa.ParseUncompressedPublicKey(c, point)
+	if err != nil {
+		t.Fatalf("the solved key does not parse: %v", err)
+	}
+	return pub, out
 }
