@@ -67,6 +67,9 @@ func ParseCustomClaims(raw json.RawMessage) (map[string]any, error) {
 	if len(raw) == 0 || string(bytes.TrimSpace(raw)) == "null" {
 		return nil, nil
 	}
+	if err := checkNesting(raw, "session_custom_claims"); err != nil {
+		return nil, err
+	}
 	if len(raw) > MaxCustomClaimsBytes {
 		var buf bytes.Buffer
 		if json.Compact(&buf, raw) != nil || buf.Len() > MaxCustomClaimsBytes {

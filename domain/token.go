@@ -74,8 +74,9 @@ func (p *ParsedToken) Signature() []byte { return append([]byte(nil), p.signatur
 // and 5-part JWE refused, exactly 3 parts); only base64url characters (no
 // padding, no "+" or "/", no whitespace) decoded strictly; a header that is
 // one strict JSON object (valid UTF-8, no duplicate keys, no trailing data);
-// a supported alg ("none" in any case and HMAC refused); crit absent or an
-// empty array; no b64; no cty of JWT (nested tokens); kid, typ and cty
+// a supported alg ("none" in any case and HMAC refused); no crit (no
+// critical extension is supported, and RFC 7515 section 4.1.11 forbids an
+// empty list); no b64; no cty of JWT (nested tokens); kid, typ and cty
 // strings when present; a payload that is one strict JSON object; a
 // non-empty signature. jwk, jku, x5u and x5c are ignored and never fetched.
 func PrecheckToken(raw string, maxBytes int) (*ParsedToken, error) {
@@ -172,9 +173,10 @@ func checkHeader(h map[string]any) (TokenHeader, error) {
 	out.Alg = alg
 
 	if crit, ok := h["crit"]; ok {
-		if list, isList := crit.([]any); !isList || len(list) != 0 {
-			return out, ErrInvalidToken.With("the token header has critical extensions (crit), which are not supported")
+		if list, isList := crit.([]any); isList && len(list) == 0 {
+			return out, ErrInvalidToken.With("the token header has an empty crit list, which RFC 7515 forbids")
 		}
+		return out, ErrInvalidToken.With("the token header has critical extensions (crit), which are not supported")
 	}
 	if _, ok := h["b64"]; ok {
 		return out, ErrInvalidToken.With("the token header has b64 (unencoded payload), which is not supported")

@@ -214,12 +214,6 @@ func TestVerifyTokenAccepts(t *testing.T) {
 			policy: func(p *domain.TokenPolicy) { p.MaxLifetime = 0 },
 		},
 		{
-			name: "crit empty array",
-			raw: func(t *testing.T, ks *keyset) string {
-				return build(t, ks.ed, tok{header: map[string]any{"crit": []string{}}})
-			},
-		},
-		{
 			name: "typ and cty absent, cty not JWT",
 			raw: func(t *testing.T, ks *keyset) string {
 				return build(t, ks.ed, tok{header: map[string]any{"typ": nil, "cty": "application/example"}})

@@ -237,6 +237,24 @@ func TestVerifyTokenRefusesAttacks(t *testing.T) {
 			},
 		},
 		{
+			name: "crit empty array", wantErr: domain.ErrInvalidToken, wantMsg: "the token header has an empty crit list, which RFC 7515 forbids",
+			raw: func(t *testing.T, ks *keyset) string {
+				return build(t, ks.ed, tok{header: map[string]any{"crit": []string{}}})
+			},
+		},
+		{
+			name: "crit empty array, spelled with whitespace", wantErr: domain.ErrInvalidToken, wantMsg: "empty crit list",
+			raw: func(t *testing.T, ks *keyset) string {
+				return rawToken(t, `{"alg":"EdDSA","crit":[ ]}`, mustJSON(t, goodClaims()), func(in []byte) []byte { return sign(t, "EdDSA", ks.ed.priv, in) })
+			},
+		},
+		{
+			name: "crit null", wantErr: domain.ErrInvalidToken, wantMsg: "critical extensions (crit)",
+			raw: func(t *testing.T, ks *keyset) string {
+				return rawToken(t, `{"alg":"EdDSA","crit":null}`, mustJSON(t, goodClaims()), func(in []byte) []byte { return sign(t, "EdDSA", ks.ed.priv, in) })
+			},
+		},
+		{
 			name: "crit not an array", wantErr: domain.ErrInvalidToken, wantMsg: "crit",
 			raw: func(t *testing.T, ks *keyset) string {
 				return build(t, ks.ed, tok{header: map[string]any{"crit": "b64"}})

@@ -2,7 +2,7 @@
 // trusted-auth-token worker (attestd): it makes development keys and
 // tokens, applies profiles and users, sends attest requests, calls the
 // sessions service and watches or replays the event log, all over NATS as
-// the wire contract (shared/CONTRACT.md) describes.
+// the wire contract (docs/CONTRACT.md) describes.
 //
 // Replies are printed as indented JSON on stdout, events one per line;
 // errors go to stderr. Exit status: 0 on success, 1 on a failure or a reply
