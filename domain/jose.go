@@ -63,6 +63,25 @@ func DecodeBase64URL(s string) ([]byte, error) {
 // b64url encodes b as base64url without padding.
 func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
+// keyHints are the header members that carry or point at a key. The
+// verifier ignores them (keys come from the profile only, and nothing is
+// fetched), but jwx reads each with its type: jwk must be a valid JWK (an
+// RSA one of at least 2048 bits), x5c X.509 certificates, the others
+// strings.
+var keyHints = []string{"jwk", "jku", "x5c", "x5t", "x5t#S256", "x5u"}
+
+// keyHintsReadable reports whether jwx reads the key hints of a header
+// that has any: a token whose hints jwx refuses is refused too, so that we
+// never accept a token that jwx, or a relying party using it, would not.
+// header is the header as decoded by decodeStrictObject, headerJSON its
+// bytes.
+func keyHintsReadable(header map[string]any, headerJSON []byte) bool {
+	if !slices.ContainsFunc(keyHints, func(name string) bool { _, ok := header[name]; return ok }) {
+		return true
+	}
+	return json.Unmarshal(headerJSON, jws.NewHeaders()) == nil
+}
+
 // SignJWT returns claims as a compact JWS signed by jwx with key under alg,
 // the protected header holding alg, typ JWT and, when not empty, kid. The
 // claims are encoded with encoding/json as they are, so the payload holds

@@ -77,8 +77,10 @@ func (p *ParsedToken) Signature() []byte { return append([]byte(nil), p.signatur
 // a supported alg ("none" in any case and HMAC refused); no crit (no
 // critical extension is supported, and RFC 7515 section 4.1.11 forbids an
 // empty list); no b64; no cty of JWT (nested tokens); kid, typ and cty
-// strings when present; a payload that is one strict JSON object; a
-// non-empty signature. jwk, jku, x5u and x5c are ignored and never fetched.
+// strings when present; the key hints jwk, jku, x5c, x5t, x5t#S256 and
+// x5u well formed as jwx reads them (a valid JWK, X.509 certificates,
+// strings), though ignored and never fetched; a payload that is one strict
+// JSON object; a non-empty signature.
 func PrecheckToken(raw string, maxBytes int) (*ParsedToken, error) {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxTokenBytes
@@ -122,6 +124,9 @@ func PrecheckToken(raw string, maxBytes int) (*ParsedToken, error) {
 	header, err := checkHeader(hdrMap)
 	if err != nil {
 		return nil, err
+	}
+	if !keyHintsReadable(hdrMap, headerJSON) {
+		return nil, ErrInvalidToken.With("the token header has a malformed key hint (jwk, jku, x5c, x5t, x5t#S256 or x5u): they are ignored, but must be well formed")
 	}
 	claims, err := decodeStrictObject(payloadJSON)
 	if err != nil {

@@ -8,11 +8,13 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -154,6 +156,19 @@ func sign(t testing.TB, alg string, priv any, input []byte) []byte {
 		t.Fatalf("sign %s: %v", alg, err)
 	}
 	return sig
+}
+
+// selfSigned returns the DER of a self-signed certificate of priv's key,
+// the kind of chain an x5c header carries.
+func selfSigned(t testing.TB, priv crypto.Signer) []byte {
+	t.Helper()
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "attacker"},
+		NotBefore: testNow.Add(-time.Hour), NotAfter: testNow.Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, priv.Public(), priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
 }
 
 // goodClaims is a claim set every rule accepts at testNow.
