@@ -51,8 +51,10 @@ func VerifyToken(raw string, pol TokenPolicy, keys []PublicKey, now time.Time) (
 //     (ErrInvalidAudience, also when missing or of another type);
 //   - exp is required and numeric (ErrInvalidClaims); now > exp+skew is
 //     ErrExpired;
-//   - nbf, when present, numeric and not after now+skew (ErrNotYetValid);
-//   - iat, when present, numeric and not after now+skew (ErrNotYetValid);
+//   - nbf, when present, numeric (null is not) and not after now+skew
+//     (ErrNotYetValid);
+//   - iat, when present, numeric (null is not) and not after now+skew
+//     (ErrNotYetValid);
 //   - with pol.MaxLifetime, exp-iat (exp-now without iat) must not exceed
 //     it (ErrInvalidClaims);
 //   - sub, when present, a string (ErrInvalidClaims);
@@ -61,7 +63,8 @@ func VerifyToken(raw string, pol TokenPolicy, keys []PublicKey, now time.Time) (
 //     that NormalizeEmail accepts (no ambiguous Unicode), the
 //     token id at most MaxTokenIDBytes; a mapped external user id, when
 //     present, a string; mapped role ids, when present, an array of strings
-//     (all ErrInvalidClaims).
+//     (all ErrInvalidClaims);
+//   - jti, when present, a string, mapped or not (ErrInvalidClaims).
 //
 // Numeric dates may be fractional and must lie between 0 and the end of
 // year 9999.
