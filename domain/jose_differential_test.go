@@ -127,9 +127,10 @@ func agree(t testing.TB, raw string, pol domain.TokenPolicy, keys []domain.Publi
 		t.Fatalf("we accepted a token jwt.Parse (WithValidate(false)) refuses: %v\n%q", err, raw)
 	}
 	if err := jwxParseJWT(raw, vt.Alg, with, &pol); err != nil {
-		// The one known difference (see the decision record): jwt.Validate
-		// truncates to the second and expires a token at exp+skew itself;
-		// we expire it after that instant.
+		// The one known difference (see the decision record): jwt.Parse
+		// reads NumericDates to the whole second (rounded down) and
+		// expires a token at exp+skew itself; we keep the fraction and
+		// expire it after that instant. So it is at most one second.
 		if !errors.Is(err, jwt.TokenExpiredError()) || testNow.Sub(vt.ExpiresAt.Add(pol.Skew)) <= -time.Second {
 			t.Fatalf("we accepted a token whose claims jwt.Validate refuses: %v\n%q", err, raw)
 		}
