@@ -423,6 +423,14 @@ func TestDifferentialJWXAttackIdeas(t *testing.T) {
 			},
 		},
 		{
+			// RFC 9864's fully-specified name: jwx knows it, we do not.
+			name: "alg Ed25519", refused: true, jwxVerifies: true,
+			raw: func(t *testing.T, ks *keyset) string {
+				return rawToken(t, `{"alg":"Ed25519","kid":"`+ks.ed.pub.KID+`"}`, claims(t), edSig(t))
+			},
+			key: func(ks *keyset) (string, crypto.PublicKey) { return "Ed25519", ks.ed.pub.Key },
+		},
+		{
 			name: "alg none", refused: true, jwxVerifies: false,
 			raw: func(t *testing.T, ks *keyset) string { return rawToken(t, `{"alg":"none"}`, claims(t), nil) },
 		},
