@@ -16,7 +16,7 @@ import (
 	"github.com/tat-worker/attest/domain"
 )
 
-// The key rules verifyJWS re-checks (RSA size, EC curve) are reached only by
+// The key rules verifySignature re-checks (keyFits: RSA size, EC curve) are reached only by
 // a key whose Algs were filled in by hand: AlgsForKey gives a 1024-bit RSA
 // key no algorithm and an EC key only its own curve's. Each token below is
 // correctly signed for the key it is checked with, so the only rule left to
