@@ -76,11 +76,11 @@ func ParseCustomClaims(raw json.RawMessage) (map[string]any, error) {
 			return nil, ErrCustomClaimsTooLarge.With("session_custom_claims is over %d bytes", MaxCustomClaimsBytes)
 		}
 	}
-	var m map[string]any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&m); err != nil || m == nil {
-		return nil, ErrInvalidRequest.With("session_custom_claims must be a JSON object")
+	// Read the way every other outside object is: a member sent twice is
+	// refused (encoding/json would keep the last), at any depth.
+	m, err := DecodeStrictObject(raw)
+	if err != nil {
+		return nil, ErrInvalidRequest.Wrap(err, "session_custom_claims must be one JSON object: %s", jsonProblem(err))
 	}
 	for k := range m {
 		if ReservedClaimName(k) {

@@ -24,6 +24,7 @@ type View struct {
 	byEmail  map[string]string
 	sessions map[string]domain.SessionState
 	byToken  map[string]string
+	byUser   map[string]map[string]struct{} // user id -> its session ids
 	tokenOf  func(sessionID string) string
 }
 
@@ -46,6 +47,7 @@ func NewView(tokenOf func(sessionID string) string) *View {
 		byEmail:  map[string]string{},
 		sessions: map[string]domain.SessionState{},
 		byToken:  map[string]string{},
+		byUser:   map[string]map[string]struct{}{},
 		tokenOf:  tokenOf,
 	}
 	v.changed = sync.NewCond(&v.mu)
@@ -173,6 +175,7 @@ func (v *View) PutSession(st domain.SessionState) {
 	}
 	if _, ok := v.sessions[id]; !ok {
 		v.byToken[domain.TokenHash(v.tokenOf(id))] = id
+		v.indexUserSession(st.Session.UserID, id)
 	}
 	v.sessions[id] = st
 }
@@ -186,6 +189,7 @@ func (v *View) Sweep(cutoff time.Time) int {
 		if st.Session.ExpiresAt.Before(cutoff) {
 			delete(v.sessions, id)
 			delete(v.byToken, domain.TokenHash(v.tokenOf(id)))
+			v.unindexUserSession(st.Session.UserID, id)
 			n++
 		}
 	}
