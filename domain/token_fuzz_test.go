@@ -195,11 +195,11 @@ func (fk *fuzzKeys) fuzzToken(t testing.TB, header, payload string, mode uint8) 
 	var sig []byte
 	switch mode % 4 {
 	case 0:
-		sig = ed25519.Sign(fk.ed, []byte(input))
+		sig = sign(t, "EdDSA", fk.ed, []byte(input))
 	case 1:
 		sig = sign(t, "ES256", fk.p256, []byte(input))
 	case 2:
-		sig = ed25519.Sign(fk.attacker, []byte(input))
+		sig = sign(t, "EdDSA", fk.attacker, []byte(input))
 	}
 	return input + "." + b64(sig)
 }

@@ -5,9 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -367,30 +365,11 @@ func (p *idp) token(t testing.TB, email, jti string, issued time.Time, extra map
 		}
 		c[k] = v
 	}
-	return signES256(t, p.key, map[string]any{"alg": "ES256", "typ": "JWT"}, c)
-}
-
-// signES256 makes a compact JWS of header and claims with key.
-func signES256(t testing.TB, key *ecdsa.PrivateKey, header, claims map[string]any) string {
-	t.Helper()
-	hb, err := json.Marshal(header)
+	tok, err := domain.SignJWT(p.key, "ES256", "", c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cb, err := json.Marshal(claims)
-	if err != nil {
-		t.Fatal(err)
-	}
-	input := base64.RawURLEncoding.EncodeToString(hb) + "." + base64.RawURLEncoding.EncodeToString(cb)
-	sum := sha256.Sum256([]byte(input))
-	r, s, err := ecdsa.Sign(rand.Reader, key, sum[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig := make([]byte, 64)
-	r.FillBytes(sig[:32])
-	s.FillBytes(sig[32:])
-	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
+	return tok
 }
 
 // t0 is the fixed start of every handler test's clock.

@@ -4,17 +4,16 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/elliptic"
 	"crypto/rsa"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
-	"math/big"
 	"slices"
 	"strconv"
 	"strings"
+
+	jwxjwk "github.com/lestrrat-go/jwx/v3/jwk"
 
 	"github.com/tat-worker/attest/domain"
 )
@@ -232,19 +231,17 @@ func parseKey(m map[string]any) (domain.PublicKey, error) {
 	if j.D != "" || j.K != "" {
 		return domain.PublicKey{}, errors.New("carries private or symmetric key material")
 	}
-	var key crypto.PublicKey
-	switch j.Kty {
-	case "RSA":
-		key, err = parseRSA(j)
-	case "EC":
-		key, err = parseEC(j)
-	case "OKP":
-		key, err = parseOKP(j)
-	default:
-		err = fmt.Errorf("key type %q is not accepted", j.Kty)
-	}
+	key, err := importKey(j)
 	if err != nil {
 		return domain.PublicKey{}, err
+	}
+	if k, ok := key.(*rsa.PublicKey); ok {
+		if bits := k.N.BitLen(); bits < domain.MinRSABits || bits > maxRSABits {
+			return domain.PublicKey{}, fmt.Errorf("rsa modulus of %d bits is outside [%d, %d]", bits, domain.MinRSABits, maxRSABits)
+		}
+		if k.E < 3 || k.E%2 == 0 || k.E > math.MaxInt32 {
+			return domain.PublicKey{}, fmt.Errorf("rsa exponent %d is not valid", k.E)
+		}
 	}
 	algs := domain.AlgsForKey(key)
 	if len(algs) == 0 {
@@ -265,88 +262,64 @@ func parseKey(m map[string]any) (domain.PublicKey, error) {
 	return domain.PublicKey{KID: kid, Algs: algs, Key: key}, nil
 }
 
-func parseRSA(j rawJWK) (*rsa.PublicKey, error) {
-	n, err := b64(j.N, "n")
-	if err != nil {
-		return nil, err
-	}
-	e, err := b64(j.E, "e")
-	if err != nil {
-		return nil, err
-	}
-	if len(e) > 4 {
-		return nil, errors.New("rsa exponent too large")
-	}
-	var exp int
-	for _, b := range e {
-		exp = exp<<8 | int(b)
-	}
-	if exp < 3 || exp%2 == 0 || exp > math.MaxInt32 {
-		return nil, fmt.Errorf("rsa exponent %d is not valid", exp)
-	}
-	mod := new(big.Int).SetBytes(n)
-	if bits := mod.BitLen(); bits < domain.MinRSABits || bits > maxRSABits {
-		return nil, fmt.Errorf("rsa modulus of %d bits is outside [%d, %d]", bits, domain.MinRSABits, maxRSABits)
-	}
-	return &rsa.PublicKey{N: mod, E: exp}, nil
+// keyMaterial names, for each key type and curve accepted, the members
+// that hold the public key.
+var keyMaterial = map[string]map[string][]string{
+	"RSA": {"": {"n", "e"}},
+	"EC":  {"P-256": {"x", "y"}, "P-384": {"x", "y"}, "P-521": {"x", "y"}},
+	"OKP": {"Ed25519": {"x"}},
 }
 
-// curves maps JWK curve names to curves and their coordinate sizes.
-var curves = map[string]struct {
-	curve elliptic.Curve
-	size  int
-}{
-	"P-256": {elliptic.P256(), 32},
-	"P-384": {elliptic.P384(), 48},
-	"P-521": {elliptic.P521(), 66},
-}
-
-func parseEC(j rawJWK) (*ecdsa.PublicKey, error) {
-	c, ok := curves[j.Crv]
+// importKey has jwx parse the public key of j (jwk.ParseKey, then
+// jwk.Export) from kty, crv and the key's own members only, each first
+// checked to be strict base64url (domain.DecodeBase64URL: jwx decodes
+// padded and standard base64 as well). jwx refuses a point not on its
+// curve, coordinates or an Ed25519 key of the wrong size, an RSA modulus
+// under 2048 bits and an even or small exponent. What else the JWK holds
+// (kid, alg, use, x5c...) is ours to judge, and jwx never sees it.
+func importKey(j rawJWK) (crypto.PublicKey, error) {
+	curves, ok := keyMaterial[j.Kty]
+	if !ok {
+		return nil, fmt.Errorf("key type %q is not accepted", j.Kty)
+	}
+	crv := j.Crv
+	if j.Kty == "RSA" {
+		crv = ""
+	}
+	names, ok := curves[crv]
 	if !ok {
 		return nil, fmt.Errorf("curve %q is not accepted", j.Crv)
 	}
-	x, err := b64(j.X, "x")
+	members := map[string]string{"kty": j.Kty}
+	if crv != "" {
+		members["crv"] = crv
+	}
+	values := map[string]string{"n": j.N, "e": j.E, "x": j.X, "y": j.Y}
+	for _, name := range names {
+		v := values[name]
+		if v == "" {
+			return nil, fmt.Errorf("member %q is missing", name)
+		}
+		if _, err := domain.DecodeBase64URL(v); err != nil {
+			return nil, fmt.Errorf("member %q %w", name, err)
+		}
+		members[name] = v
+	}
+	raw, err := json.Marshal(members)
 	if err != nil {
 		return nil, err
 	}
-	y, err := b64(j.Y, "y")
+	k, err := jwxjwk.ParseKey(raw)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("jwk: %w", err)
 	}
-	if len(x) != c.size || len(y) != c.size {
-		return nil, fmt.Errorf("coordinates of a %s key must be %d bytes", j.Crv, c.size)
+	var pub any
+	if err := jwxjwk.Export(k, &pub); err != nil {
+		return nil, fmt.Errorf("jwk: %w", err)
 	}
-	point := append(append([]byte{4}, x...), y...)
-	key, err := ecdsa.ParseUncompressedPublicKey(c.curve, point)
-	if err != nil {
-		return nil, fmt.Errorf("ec point: %w", err)
+	switch pub.(type) {
+	case *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey:
+		return pub, nil
 	}
-	return key, nil
-}
-
-func parseOKP(j rawJWK) (ed25519.PublicKey, error) {
-	if j.Crv != "Ed25519" {
-		return nil, fmt.Errorf("curve %q is not accepted", j.Crv)
-	}
-	x, err := b64(j.X, "x")
-	if err != nil {
-		return nil, err
-	}
-	if len(x) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("ed25519 key must be %d bytes", ed25519.PublicKeySize)
-	}
-	return ed25519.PublicKey(x), nil
-}
-
-// b64 decodes an unpadded base64url member (RFC 7515 section 2).
-func b64(s, member string) ([]byte, error) {
-	if s == "" {
-		return nil, fmt.Errorf("member %q is missing", member)
-	}
-	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
-	if err != nil {
-		return nil, fmt.Errorf("member %q: %w", member, err)
-	}
-	return b, nil
+	return nil, fmt.Errorf("key of type %T is not accepted", pub)
 }

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 
+	jwxjwk "github.com/lestrrat-go/jwx/v3/jwk"
+
 	"github.com/tat-worker/attest/domain"
 )
 
@@ -100,7 +102,61 @@ func TestParseJWKSFilters(t *testing.T) {
 			if !k.Key.(interface{ Equal(crypto.PublicKey) bool }).Equal(tc.key.pub) {
 				t.Fatal("parsed key differs from the published one")
 			}
+			// Differential: jwx parses the key as served, whole, to the
+			// same key; we may only refuse more.
+			raw, err := json.Marshal(tc.key.fields)
+			if err != nil {
+				t.Fatal(err)
+			}
+			jk, err := jwxjwk.ParseKey(raw)
+			if err != nil {
+				t.Fatalf("we accepted a JWK jwk.ParseKey refuses: %v", err)
+			}
+			var pub any
+			if err := jwxjwk.Export(jk, &pub); err != nil || !k.Key.(interface{ Equal(crypto.PublicKey) bool }).Equal(pub) {
+				t.Fatalf("jwx exports another key (%v)", err)
+			}
 		})
+	}
+}
+
+// TestPublicSetReadByJWX: the set the fleet shares parses with jwk.Parse
+// (its strict set parsing) to the same keys, and jwx's thumbprint of each
+// is the one we compute.
+func TestPublicSetReadByJWX(t *testing.T) {
+	t.Parallel()
+	keys := []jwk{
+		rsaJWK(t, "rsa", 2048), ecJWK(t, "", elliptic.P256()), ecJWK(t, "p384", elliptic.P384()),
+		ecJWK(t, "", elliptic.P521()), edJWK(t, ""), edJWK(t, "ed").with("use", "sig", "x5t", "ignored"),
+	}
+	ours, set, err := PublicSet(setJSON(t, keys...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := jwxjwk.Parse(set)
+	if err != nil {
+		t.Fatalf("jwk.Parse refuses the shared set: %v", err)
+	}
+	if theirs.Len() != len(ours) {
+		t.Fatalf("jwk.Parse reads %d keys, we %d", theirs.Len(), len(ours))
+	}
+	for i, k := range ours {
+		jk, _ := theirs.Key(i)
+		var pub any
+		if err := jwxjwk.Export(jk, &pub); err != nil || !k.Key.(interface{ Equal(crypto.PublicKey) bool }).Equal(pub) {
+			t.Fatalf("key %d: jwx exports another key (%v)", i, err)
+		}
+		sum, err := jk.Thumbprint(crypto.SHA256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tp, err := domain.JWKThumbprint(k.Key)
+		if err != nil || b64url(sum) != tp {
+			t.Fatalf("key %d: jwx thumbprint %s, ours %s (%v)", i, b64url(sum), tp, err)
+		}
+		if kid, _ := jk.KeyID(); kid != "" && kid != k.KID {
+			t.Fatalf("key %d: jwx reads kid %q, we %q", i, kid, k.KID)
+		}
 	}
 }
 
