@@ -35,6 +35,9 @@ func TestMain(m *testing.M) {
 		w := env.StartWorker(nil, nil)
 		natsURL = env.NATSURL
 		idp = workertest.NewIssuer(tb, "https://idp.example.com/", "my-app")
+		if err := setupExamples(env.NC); err != nil {
+			tb.Fatalf("set up the examples: %v", err)
+		}
 		code := m.Run()
 		if code != 0 {
 			fmt.Fprintf(os.Stderr, "worker logs (tail):\n%s\n", tail(w.Logs.String(), 8000))
