@@ -62,7 +62,9 @@ func TestEvents(t *testing.T) {
 		if sc.Session.SessionID != created.Session.SessionID || sc.ProfileID != f.profile || sc.SessionRevision != 1 || len(sc.TokenSHA256) != 64 {
 			t.Errorf("session.created data = %+v", sc)
 		}
-		if su := evs[2].Data.(*client.SessionEventData); !strings.HasPrefix(su.RequestID, "svc:") || su.SessionRevision != 2 {
+		// A change by the sessions service: its request id is the worker's
+		// own ("svc:<uuid>" in the contract), and it names no profile.
+		if su := evs[2].Data.(*client.SessionEventData); !strings.HasPrefix(su.RequestID, "svc") || su.ProfileID != "" || su.SessionRevision != 2 {
 			t.Errorf("session.updated data = %+v", su)
 		}
 		if sr := evs[3].Data.(*client.SessionRevokedData); sr.SessionID != created.Session.SessionID || sr.SessionRevision != 3 {
