@@ -67,7 +67,9 @@ type adminWire struct {
 }
 
 // ApplyProfile creates or replaces a profile through
-// <prefix>.profiles.commands and waits for the outcome.
+// <prefix>.profiles.commands and waits for the outcome. Commands are
+// applied one at a time for the whole fleet; a change_id seen before gets
+// its first outcome, whatever the payload. Errors are as for Attest.
 func (c *Client) ApplyProfile(ctx context.Context, cmd ProfileCommand) (*ProfileResult, error) {
 	p := cmd.Profile
 	return admin[ProfileResult](ctx, c, "profiles", adminWire{ChangeID: cmd.ChangeID, Op: "upsert", ExpectedVersion: cmd.ExpectedVersion, Profile: &p})

@@ -9,9 +9,11 @@ import (
 // section 6). Printing or marshaling it shows REDACTED for every secret.
 type AttestRequest struct {
 	// RequestID is the command's id: 1 to 128 characters of
-	// A-Za-z0-9._:-. Empty: the client makes a random one (NewID). Set it
-	// yourself when you must ask again for the outcome after a transport
-	// failure: the same id gets the same outcome.
+	// A-Za-z0-9._:- (anything else is refused by the client with
+	// ErrInvalidRequest, before anything is sent). Empty: the client makes
+	// a random one (NewID). Set it yourself when you must ask again for
+	// the outcome after a transport failure: the same id gets the same
+	// outcome; reusing it for another request is refused (invalid_request).
 	RequestID string
 	// ProfileID names the trusted-auth-token profile. Required.
 	ProfileID string
@@ -57,9 +59,11 @@ type AttestResult struct {
 }
 
 // Attest publishes an attest request on <prefix>.attest.requests (or
-// <prefix>.attest.requests.<app> with WithApp) and waits for its outcome.
-// A refusal is an *Error (errors.Is(err, ErrTokenReplayed), ...); no
-// usable answer is a *TransportError (see Client.command for the retries).
+// <prefix>.attest.requests.<app> with WithApp) and waits for its outcome,
+// retrying a lost publish under the same id (see "Commands" in the package
+// documentation). A refusal is an *Error (errors.Is(err, ErrTokenReplayed),
+// ...); no usable answer is a *TransportError, whose ID and Stored say how
+// to get the outcome later.
 func (c *Client) Attest(ctx context.Context, req AttestRequest) (*AttestResult, error) {
 	id := req.RequestID
 	if id == "" {

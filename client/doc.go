@@ -19,14 +19,33 @@
 // # Commands: one outcome per id
 //
 // Attest, ApplyProfile, DeleteProfile, ApplyUser and DeleteUser publish a
-// command to the worker's streams with JetStream and wait for its reply.
-// Each call subscribes a fresh inbox (nc.NewInbox(), or WithInboxPrefix)
-// and flushes it before publishing, sends the command's id (RequestID or
-// ChangeID; a random NewID when empty) as Nats-Msg-Id and the inbox as
-// Tat-Reply-To. A publish whose PubAck does not come is published again
-// with the same id; the worker gives an id one outcome and one event
-// whatever the number of copies, so the retry is safe. The first reply
-// naming the id is returned; later copies are dropped.
+// command to the worker's streams with JetStream and wait for its reply:
+//
+//   - each call subscribes a fresh inbox (nc.NewInbox(), or
+//     WithInboxPrefix) and flushes it before publishing, so a fast reply
+//     cannot be missed;
+//   - the command carries its id (RequestID or ChangeID; a random NewID
+//     when empty) as Nats-Msg-Id, and the inbox as Tat-Reply-To;
+//   - a PubAck that does not come within WithAckWait (the publish or its
+//     ack was lost) is retried with the same id until the context ends: the
+//     stream drops a copy within its duplicate window, and the worker
+//     answers a later copy with the id's first outcome, so the command is
+//     applied once and has one event;
+//   - a PubAck that says "duplicate" may stand for another publisher's copy,
+//     whose reply went elsewhere: if no reply comes within 1.5 duplicate
+//     windows (WithCommandDedupWindow), the command is published again,
+//     past the window, and the worker answers here;
+//   - the first reply naming the id is returned; later copies (a
+//     redelivered command is answered again) and replies naming another id
+//     are dropped.
+//
+// When a call fails for want of an answer (its context ended, the ack
+// never came), the *TransportError gives the id: calling again with the
+// same id returns the command's one outcome.
+//
+// Sessions (Authenticate, Revoke, SessionJWKS) and reads (GetProfile,
+// ListUsers, ...) are core NATS requests on a fresh inbox; they are not
+// retried. Events reads the audit log with an ordered consumer.
 //
 // # Errors
 //
@@ -45,11 +64,18 @@
 //
 // # Security notes
 //
-// A reply is accepted from whoever publishes on the call's inbox: the
-// inbox is unguessable (nc.NewInbox: a NUID whose random prefix is per
-// process; WithInboxPrefix: 128 random bits) and the client checks that a
-// command's reply names the command's id, but only NATS permissions stop
-// another client that can publish to _INBOX.> (or read it) from answering
-// or listening. Deployments should allow each application to subscribe to
-// its own inbox prefix only (_INBOX_<app>.>) and allow replies there.
+// Replies may carry bearer secrets and are accepted from whoever publishes
+// on the call's inbox. The client takes only a command reply that names the
+// command's id, but a service reply has no id to check, and anyone who may
+// subscribe to the inbox reads the reply. Inboxes are hard to guess, not
+// secret: a command's Tat-Reply-To header is stored in the command stream
+// until the worker takes it, and nc.NewInbox() names are NUIDs, made to be
+// unique rather than secret: from names seen, later ones of the same
+// process can be guessed (WithInboxPrefix inboxes carry 128 random bits
+// each instead). So the
+// deployment must confine inboxes with NATS permissions: each application
+// subscribes to its own prefix only (nats.CustomInboxPrefix("_INBOX_<app>")
+// and subscribe permission on _INBOX_<app>.>), nobody else may publish or
+// subscribe there, and only the worker answers there. Events needs the
+// JetStream API permissions of an ordered consumer on <PREFIX>_EVENTS.
 package client
