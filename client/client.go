@@ -254,17 +254,23 @@ func (c *Client) command(ctx context.Context, op, subject, idField, id string, b
 			wctx, wcancel = context.WithTimeout(ctx, wait)
 		}
 		m, err := sub.NextMsgWithContext(wctx)
+		silent := duplicate && ctx.Err() == nil && errors.Is(wctx.Err(), context.DeadlineExceeded)
 		wcancel()
-		if err != nil {
-			if ctx.Err() == nil && wctx.Err() != nil {
-				// Only a duplicate was acked and nothing came: publish
-				// again, past the window.
-				wait *= 2
-				if duplicate, err = c.publishUntilAcked(ctx, msg, te); err != nil {
-					return nil, err
-				}
-				continue
+		switch {
+		case err == nil:
+		case silent:
+			// Only a duplicate was acked and nothing came: publish again,
+			// past the window.
+			wait *= 2
+			if duplicate, err = c.publishUntilAcked(ctx, msg, te); err != nil {
+				return nil, err
 			}
+			continue
+		case errors.Is(err, nats.ErrNoResponders) && ctx.Err() == nil:
+			// A "no responders" status on the inbox: the worker never
+			// sends one (the stream took the command); ignore it.
+			continue
+		default:
 			return nil, fail(ctx, te, err)
 		}
 		if replyID(m.Data, idField) != id {

@@ -127,17 +127,22 @@ func TestLostPublishIsRetriedWithTheSameID(t *testing.T) {
 	}
 }
 
-// TestForeignReplyIgnored: a message on the call's inbox that names another
-// request id (a stray or forged reply) is ignored; the client waits for its
-// own.
+// TestForeignReplyIgnored: a message on a command's inbox that names
+// another request id (a stray or forged reply), or a forged "no responders"
+// status, is ignored; the client waits for its own reply.
 func TestForeignReplyIgnored(t *testing.T) {
 	c := newClient(t)
 	f := newFixture(t, c)
 	intruder := connect(t)
 	client.WrapPublish(c, func(next client.PublishFunc) client.PublishFunc {
 		return func(ctx context.Context, m *nats.Msg) (*jetstream.PubAck, error) {
+			inbox := m.Header.Get(client.ReplyHeader)
 			forged := `{"status_code":200,"request_id":"someone-else","user_id":"user-evil","session_token":"tat_st_forged"}`
-			if err := intruder.Publish(m.Header.Get(client.ReplyHeader), []byte(forged)); err != nil {
+			if err := intruder.Publish(inbox, []byte(forged)); err != nil {
+				return nil, err
+			}
+			status := &nats.Msg{Subject: inbox, Header: nats.Header{"Status": []string{"503"}}} // "no responders"
+			if err := intruder.PublishMsg(status); err != nil {
 				return nil, err
 			}
 			_ = intruder.Flush()
