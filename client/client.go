@@ -57,13 +57,16 @@ func WithPrefix(prefix string) Option { return func(c *Client) { c.prefix = pref
 // joined by dots.
 func WithApp(app string) Option { return func(c *Client) { c.app = app } }
 
-// WithInboxPrefix makes reply inboxes <prefix>.<random>. By default the
-// client uses nc.NewInbox(), which honours the connection's
-// nats.CustomInboxPrefix: in a locked-down deployment, where an application
-// may subscribe to _INBOX_<app>.> only, set nats.CustomInboxPrefix("_INBOX_<app>")
-// on the connection, or give the same prefix here when the connection is
-// shared. The prefix must not be under the worker's subject prefix nor start
-// with "$": the worker never replies there (New refuses it).
+// WithInboxPrefix makes the client's reply inboxes <prefix>.<128 random
+// bits>, for the worker's replies to commands and for service requests. By
+// default the client uses nc.NewInbox(), which honours the connection's
+// nats.CustomInboxPrefix. JetStream's own replies (PubAcks, the events
+// consumer's deliveries) always use the connection's prefix, so in a
+// locked-down deployment, where an application may subscribe to
+// _INBOX_<app>.> only, set nats.CustomInboxPrefix("_INBOX_<app>") on the
+// connection; this option then only adds unguessable names. The prefix
+// must not be under the worker's subject prefix nor start with "$": the
+// worker never replies there (New refuses it).
 func WithInboxPrefix(prefix string) Option {
 	return func(c *Client) { c.inbox = strings.TrimSuffix(prefix, ".") }
 }
