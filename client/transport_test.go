@@ -54,7 +54,7 @@ func TestLostPublishIsRetriedWithTheSameID(t *testing.T) {
 	}{
 		{name: "publish lost", reaches: false, wantDuplicate: false, wantReplies: 1},
 		{name: "ack lost, retried in the duplicate window", reaches: true, wantDuplicate: true, wantReplies: 1},
-		{name: "ack lost, retried after the duplicate window", reaches: true, hold: 1500 * time.Millisecond, wantDuplicate: false, wantReplies: 2},
+		{name: "ack lost, retried after the duplicate window", reaches: true, hold: 2 * time.Second, wantDuplicate: false, wantReplies: 2},
 	}
 	f := newFixture(t, newClient(t))
 	for _, tc := range cases {
