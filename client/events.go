@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"regexp"
 	"strings"
 	"time"
 
@@ -232,8 +233,9 @@ func (e *Event) UserID() string {
 
 // EventFilter chooses which events Events yields and from where.
 type EventFilter struct {
-	// Types keeps events of these types (EventSessionCreated, ...; the
-	// stream filters them on the server). Empty: every type.
+	// Types keeps events of these types (EventSessionCreated, ...), or of
+	// type patterns with NATS wildcards ("tat.session.>", "tat.*.rejected");
+	// the stream filters them on the server. Empty: every type.
 	Types []string
 	// ProfileID keeps events whose ProfileID() is this (client side).
 	ProfileID string
@@ -252,11 +254,15 @@ type EventFilter struct {
 	UntilCaughtUp bool
 }
 
+// typePattern is an event type after "tat.", with NATS wildcards: tokens
+// of A-Za-z0-9_- or *, the last one possibly >.
+var typePattern = regexp.MustCompile(`^(([A-Za-z0-9_-]+|\*)\.)*([A-Za-z0-9_-]+|\*|>)$`)
+
 // eventSubject is the NATS subject of an event type under the prefix.
 func (c *Client) eventSubject(typ string) (string, error) {
 	rest, ok := strings.CutPrefix(typ, "tat.")
-	if !ok || !tokensPattern.MatchString(rest) {
-		return "", fmt.Errorf("tat: event type %q: want tat.<kind>.<what>, e.g. %s", typ, EventSessionCreated)
+	if !ok || !typePattern.MatchString(rest) {
+		return "", fmt.Errorf("tat: event type %q: want tat.<kind>.<what> (NATS wildcards allowed: tat.session.>), e.g. %s", typ, EventSessionCreated)
 	}
 	return c.subject("events", rest), nil
 }

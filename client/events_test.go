@@ -98,6 +98,16 @@ func TestEvents(t *testing.T) {
 			t.Errorf("profile.created data = %+v", evs[0].Data)
 		}
 	})
+	t.Run("by type pattern", func(t *testing.T) {
+		evs := collect(t, c, client.EventFilter{StartSeq: 1, UserID: f.userID, Types: []string{"tat.session.>"}})
+		if got, want := types(evs), "session.created session.updated session.revoked"; got != want {
+			t.Fatalf("types = %q, want %q", got, want)
+		}
+		evs = collect(t, c, client.EventFilter{StartTime: start, ProfileID: f.profile, Types: []string{"tat.*.failed", "tat.profile.*"}})
+		if got, want := types(evs), "profile.created attest.failed"; got != want {
+			t.Fatalf("types = %q, want %q", got, want)
+		}
+	})
 	t.Run("resume after a sequence", func(t *testing.T) {
 		all := collect(t, c, client.EventFilter{StartSeq: 1, UserID: f.userID})
 		rest := collect(t, c, client.EventFilter{StartSeq: all[1].Sequence + 1, UserID: f.userID})
@@ -117,7 +127,8 @@ func TestEvents(t *testing.T) {
 		for name, ef := range map[string]client.EventFilter{
 			"sequence and time": {StartSeq: 1, StartTime: start},
 			"unknown type form": {Types: []string{"session.created"}},
-			"wildcard type":     {Types: []string{"tat.>"}},
+			"wildcard mid-type": {Types: []string{"tat.>.created"}},
+			"empty token":       {Types: []string{"tat.session..created"}},
 		} {
 			n := 0
 			for ev, err := range c.Events(ctx, ef) {
