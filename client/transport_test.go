@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -192,14 +193,26 @@ func slowPrefix(t *testing.T) string {
 func TestContextEndsTheWait(t *testing.T) {
 	prefix := slowPrefix(t)
 	c := newClient(t, client.WithPrefix(prefix))
+	// afterAck, when set, runs once a command's PubAck has come: the
+	// cancel then surely falls in the wait for the reply.
+	var afterAck atomic.Pointer[func()]
+	client.WrapPublish(c, func(next client.PublishFunc) client.PublishFunc {
+		return func(ctx context.Context, m *nats.Msg) (*jetstream.PubAck, error) {
+			ack, err := next(ctx, m)
+			if f := afterAck.Swap(nil); f != nil && err == nil {
+				(*f)()
+			}
+			return ack, err
+		}
+	})
 	type call func(ctx context.Context) error
 	calls := map[string]call{
 		"attest": func(ctx context.Context) error {
-			_, err := c.Attest(ctx, client.AttestRequest{RequestID: "wait-1", ProfileID: "p", Token: client.NewSecret("t")})
+			_, err := c.Attest(ctx, client.AttestRequest{ProfileID: "p", Token: client.NewSecret("t")})
 			return err
 		},
 		"apply profile": func(ctx context.Context) error {
-			_, err := c.ApplyProfile(ctx, client.ProfileCommand{ChangeID: "wait-2", Profile: testProfile("p")})
+			_, err := c.ApplyProfile(ctx, client.ProfileCommand{Profile: testProfile("p")})
 			return err
 		},
 		"authenticate": func(ctx context.Context) error {
@@ -208,18 +221,27 @@ func TestContextEndsTheWait(t *testing.T) {
 		},
 	}
 	for name, call := range calls {
+		command := name != "authenticate"
 		t.Run(name+" cancelled", func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
-			time.AfterFunc(300*time.Millisecond, cancel)
-			start := time.Now()
+			defer cancel()
+			var cancelled atomic.Int64
+			stop := func() {
+				time.AfterFunc(100*time.Millisecond, func() { cancelled.Store(time.Now().UnixNano()); cancel() })
+			}
+			if command {
+				afterAck.Store(&stop)
+			} else {
+				stop() // the responder never answers
+			}
 			err := call(ctx)
 			if !errors.Is(err, context.Canceled) || errors.Is(err, client.ErrTimeout) {
 				t.Fatalf("err = %v, want context.Canceled", err)
 			}
-			if d := time.Since(start); d > 2*time.Second {
+			if d := time.Since(time.Unix(0, cancelled.Load())); d > 2*time.Second {
 				t.Errorf("returned %s after the cancel", d)
 			}
-			checkTransport(t, err, name != "authenticate", prefix)
+			checkTransport(t, err, command, prefix)
 		})
 		t.Run(name+" deadline", func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
