@@ -3,9 +3,7 @@ package client_test
 import (
 	"errors"
 	"testing"
-	"time"
 
-	"github.com/nats-io/nats.go"
 
 	"github.com/tat-worker/attest/client"
 )
@@ -45,18 +43,6 @@ func commandID(ev *client.Event) string {
 		return d.ChangeID
 	}
 	return ""
-}
-
-// needReads skips a test of the reads service (and of revoke by user_id,
-// added with it) when this worker does not serve <prefix>.reads.> yet.
-// TODO(lead): remove once h-reads is merged.
-func needReads(t *testing.T) {
-	t.Helper()
-	nc := connect(t)
-	_, err := nc.Request("tat.reads.profiles.list", []byte(`{}`), 5*time.Second)
-	if errors.Is(err, nats.ErrNoResponders) {
-		t.Skip("the worker does not serve tat.reads.> yet (no responders): the reads service and revoke by user_id are being built on h-reads; remove this skip after merging it")
-	}
 }
 
 // refusal asserts that err is a refusal of type want (with its status).

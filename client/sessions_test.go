@@ -124,7 +124,6 @@ func TestRevoke(t *testing.T) {
 // user and names them. Served by the worker's h-reads work: skipped until
 // that is merged.
 func TestRevokeByUser(t *testing.T) {
-	needReads(t)
 	c := newClient(t)
 	f := newFixture(t, c)
 	ctx := testCtx(t)
