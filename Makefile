@@ -48,6 +48,8 @@ test-fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzVerifyToken$$' -fuzztime=$(FUZZTIME) ./domain
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeAttestRequest$$' -fuzztime=$(FUZZTIME) ./domain
 	$(GO) test -run='^$$' -fuzz='^FuzzParseSessionJWT$$' -fuzztime=$(FUZZTIME) ./domain
+	$(GO) test -run='^$$' -fuzz='^FuzzJSONDepth$$' -fuzztime=$(FUZZTIME) ./domain
+	$(GO) test -run='^$$' -fuzz='^FuzzDifferentialJWX$$' -fuzztime=$(FUZZTIME) ./domain
 
 ## test-chaos: crash, outage, fleet and cluster tests (longer; .ci/run runs them)
 test-chaos:

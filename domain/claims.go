@@ -67,17 +67,20 @@ func ParseCustomClaims(raw json.RawMessage) (map[string]any, error) {
 	if len(raw) == 0 || string(bytes.TrimSpace(raw)) == "null" {
 		return nil, nil
 	}
+	if err := checkNesting(raw, "session_custom_claims"); err != nil {
+		return nil, err
+	}
 	if len(raw) > MaxCustomClaimsBytes {
 		var buf bytes.Buffer
 		if json.Compact(&buf, raw) != nil || buf.Len() > MaxCustomClaimsBytes {
 			return nil, ErrCustomClaimsTooLarge.With("session_custom_claims is over %d bytes", MaxCustomClaimsBytes)
 		}
 	}
-	var m map[string]any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&m); err != nil || m == nil {
-		return nil, ErrInvalidRequest.With("session_custom_claims must be a JSON object")
+	// Read the way every other outside object is: a member sent twice is
+	// refused (encoding/json would keep the last), at any depth.
+	m, err := DecodeStrictObject(raw)
+	if err != nil {
+		return nil, ErrInvalidRequest.Wrap(err, "session_custom_claims must be one JSON object: %s", jsonProblem(err))
 	}
 	for k := range m {
 		if ReservedClaimName(k) {

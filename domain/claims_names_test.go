@@ -107,3 +107,28 @@ func TestCustomClaimNameRefusalQuotesLittle(t *testing.T) {
 		t.Errorf("message is %d bytes: %q", len(msg), msg)
 	}
 }
+
+// TestCustomClaimsRefuseRepeatedMembers: a custom claim sent twice (at any
+// depth) is refused, not resolved last-wins as encoding/json would.
+func TestCustomClaimsRefuseRepeatedMembers(t *testing.T) {
+	t.Parallel()
+	for _, raw := range []string{
+		`{"plan":"free","plan":"pro"}`,
+		`{"ext":{"a":1,"a":2}}`,
+		`{"plan":"free","pl\u0061n":"pro"}`,
+		`{"a":1} {"b":2}`,
+		`["plan"]`,
+	} {
+		_, err := domain.ParseCustomClaims(json.RawMessage(raw))
+		if !errors.Is(err, domain.ErrInvalidRequest) {
+			t.Errorf("ParseCustomClaims(%s) = %v, want invalid_request", raw, err)
+		}
+	}
+	m, err := domain.ParseCustomClaims(json.RawMessage(`{"plan":"pro","Plan":"x","n":1.5,"gone":null}`))
+	if err != nil || m["plan"] != "pro" || m["Plan"] != "x" || m["n"] != json.Number("1.5") {
+		t.Fatalf("ParseCustomClaims = %v, %v", m, err)
+	}
+	if v, ok := m["gone"]; !ok || v != nil {
+		t.Errorf("a null claim must be kept as nil (it deletes on merge): %v %v", v, ok)
+	}
+}

@@ -13,8 +13,11 @@ import (
 const MaxPayloadBytes = 64 << 10
 
 // DecodeStrict decodes one JSON object into v: an unknown field, a wrong
-// type, trailing data, a payload that is not an object or one over 64 KiB
-// is refused with invalid_request. The message never echoes payload values.
+// type, trailing data, a payload that is not an object, one over 64 KiB or
+// one nesting objects and arrays deeper than MaxJSONDepth is refused with
+// invalid_request. The message never echoes payload values. Its cost in
+// memory and time is linear in len(data): the nesting is checked by one
+// pass over the bytes before encoding/json reads them.
 func DecodeStrict(data []byte, v any) error {
 	if len(data) > MaxPayloadBytes {
 		return ErrInvalidRequest.With("payload is %d bytes, over the 64 KiB limit", len(data))
@@ -22,6 +25,9 @@ func DecodeStrict(data []byte, v any) error {
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return ErrInvalidRequest.With("payload must be a JSON object")
+	}
+	if err := checkNesting(data, "payload"); err != nil {
+		return err
 	}
 	if err := checkMemberNames(data, reflect.TypeOf(v)); err != nil {
 		return err
@@ -33,6 +39,17 @@ func DecodeStrict(data []byte, v any) error {
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return ErrInvalidRequest.With("payload has trailing data after the JSON object")
+	}
+	return nil
+}
+
+// checkNesting refuses JSON whose objects and arrays nest deeper than
+// MaxJSONDepth with invalid_request, naming what (the payload, a member)
+// and no value. It reads data once and allocates nothing, so it belongs
+// before any decoder sees data.
+func checkNesting(data []byte, what string) error {
+	if jsonTooDeep(data) {
+		return ErrInvalidRequest.With("%s is not valid: it nests objects and arrays deeper than %d levels", what, MaxJSONDepth)
 	}
 	return nil
 }

@@ -15,18 +15,19 @@ import (
 const MaxBusJSONBytes = 1 << 20
 
 // maxBusJSONDepth bounds the nesting of JSON read back from the bus. An
-// event nests its command's content one or two levels deeper than the
-// command did (commands are bounded more tightly), so this leaves room.
-const maxBusJSONDepth = 64
+// event nests its command's content two levels deeper than the command
+// (its data, and the session or user that holds it) and commands nest at
+// most MaxJSONDepth, so this leaves room.
+const maxBusJSONDepth = 2 * MaxJSONDepth
 
 // DecodeStrictBus decodes JSON the worker reads back from the bus (an
-// event and its data, a key-value entry) into v, as strictly as commands
-// and with bounds of its own: at most maxBytes (0: MaxBusJSONBytes), valid
-// UTF-8, nesting at most 64 deep, member names exactly the fields' (never
-// case-folded), no member twice at any depth (inside maps too), no unknown
-// field, nothing after the value. A cheap pass checks size, UTF-8, depth
-// and duplicates before anything is decoded. Errors name a field or an
-// offset, never a value.
+// event and its data, a key-value entry) into v as DecodeStrict decodes a
+// command (member names exactly the fields', never case-folded, no member
+// twice, no unknown field, nothing after the value), with bounds of its
+// own: at most maxBytes (0: MaxBusJSONBytes), valid UTF-8, nesting at most
+// maxBusJSONDepth, and no member twice in any object, maps included. The
+// size, UTF-8 and nesting are checked by linear passes before any decoder
+// reads data. Errors name a field or an offset, never a value.
 func DecodeStrictBus(data []byte, v any, maxBytes int) error {
 	if maxBytes <= 0 {
 		maxBytes = MaxBusJSONBytes
@@ -37,7 +38,10 @@ func DecodeStrictBus(data []byte, v any, maxBytes int) error {
 	if !utf8.Valid(data) {
 		return errJSONNotUTF8
 	}
-	if err := checkShape(data); err != nil {
+	if jsonDeeperThan(data, maxBusJSONDepth) {
+		return fmt.Errorf("nested deeper than %d levels", maxBusJSONDepth)
+	}
+	if err := checkDuplicates(data); err != nil {
 		return err
 	}
 	if err := checkMemberNames(data, reflect.TypeOf(v)); err != nil {
@@ -54,46 +58,44 @@ func DecodeStrictBus(data []byte, v any, maxBytes int) error {
 	return nil
 }
 
-// checkShape reads data as one JSON value, token by token, and refuses
-// nesting deeper than maxBusJSONDepth and a member name twice in one
-// object (compared after unescaping). It keeps only the names of the
-// objects open at the time.
-func checkShape(data []byte) error {
+// checkDuplicates reads data token by token and refuses a member name sent
+// twice in one object (compared after unescaping), at any depth: the
+// member-name walk checks struct members only, and skips maps. It keeps
+// only the names of the objects open at the time (the nesting is bounded
+// before it runs).
+func checkDuplicates(data []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	type level struct {
-		object  bool
-		names   map[string]bool
+		names   map[string]bool // nil for an array
 		wantKey bool
 	}
 	var stack []level
 	for {
 		tok, err := dec.Token()
 		if errors.Is(err, io.EOF) {
-			if len(stack) > 0 {
-				return errors.New("truncated JSON")
-			}
 			return nil
 		}
 		if err != nil {
-			return errors.New("malformed JSON")
+			return nil // malformed: the decoder refuses it with its own message
 		}
 		top := len(stack) - 1
 		if d, ok := tok.(json.Delim); ok {
 			switch d {
 			case '{', '[':
-				if top >= 0 && stack[top].object {
+				if top >= 0 && stack[top].names != nil {
 					stack[top].wantKey = true // this value ends a member
 				}
-				if len(stack) >= maxBusJSONDepth {
-					return errJSONTooDeep
+				l := level{}
+				if d == '{' {
+					l = level{names: map[string]bool{}, wantKey: true}
 				}
-				stack = append(stack, level{object: d == '{', names: map[string]bool{}, wantKey: true})
+				stack = append(stack, l)
 			default:
 				stack = stack[:top]
 			}
 			continue
 		}
-		if top < 0 || !stack[top].object {
+		if top < 0 || stack[top].names == nil {
 			continue
 		}
 		if stack[top].wantKey {

@@ -24,7 +24,7 @@ func TestDecodeStrictBus(t *testing.T) {
 	base := `{"specversion":"1.0","id":"evt-1","source":"tat/worker","type":"tat.user.created","time":"2026-01-01T00:00:00Z","datacontenttype":"application/json","data":%s}`
 	for _, tc := range []struct {
 		name, data, want string
-		max            int
+		max              int
 	}{
 		{"a member name in another case", strings.Replace(string(raw), `"id"`, `"ID"`, 1), "unknown field", 0},
 		{"a member twice", strings.Replace(string(raw), `"id":"evt-1"`, `"id":"evt-1","id":"evt-2"`, 1), "duplicate", 0},

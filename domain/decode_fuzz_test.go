@@ -46,13 +46,44 @@ func attestSeeds() []string {
 		`{"PROFILE_ID":"p","Token":"t"}`,
 		`{"profile_id":"p","token":"a","token":"b"}`,
 		`[]`, `null`, `"x"`, ``, `{`, `{}`, "\ufeff{}",
+		// Nesting: at the limit, one over, the regression (30,000 unclosed
+		// arrays), and brackets the pre-pass must not count.
+		`{"profile_id":"p","token":"t","session_custom_claims":{"a":` + nest("[", "0", "]", domain.MaxJSONDepth-2) + `}}`,
+		`{"profile_id":"p","token":"t","session_custom_claims":{"a":` + nest("[", "0", "]", domain.MaxJSONDepth-1) + `}}`,
+		`{"profile_id":"p","token":"t","session_custom_claims":` + nest(`{"a":`, "0", "}", domain.MaxJSONDepth) + `}`,
+		`{"request_id":"r","profile_id":"p","token":"t","session_custom_claims":` + strings.Repeat("[", 30000),
+		`{"profile_id":"p","token":"\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[","session_custom_claims":{"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[":"\\"}}`,
+		`{"profile_id":"p","token":"t","x":` + nest("[", "", "]", 40) + `}`,
+		`{"profile_id":"p","token":"t"}` + strings.Repeat("[", 40),
+	}
+}
+
+// nestingOf is how deep encoding/json's tokenizer nests objects and arrays
+// in data before it stops (at the end or at an error).
+func nestingOf(data []byte) int {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	depth, deepest := 0, 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return deepest
+		}
+		switch tok {
+		case json.Delim('['), json.Delim('{'):
+			depth++
+			deepest = max(deepest, depth)
+		case json.Delim(']'), json.Delim('}'):
+			depth--
+		}
 	}
 }
 
 // FuzzDecodeAttestRequest runs an attest payload through DecodeStrict and
 // Validate, as the worker does. Neither may panic; every refusal is a
-// *domain.Error with a 4xx status; an accepted request written back out
-// (secrets revealed) decodes and validates to the same request.
+// *domain.Error with a 4xx status; a refusal for nesting is right (the
+// payload nests deeper than MaxJSONDepth, or is not JSON); an accepted
+// payload nests at most MaxJSONDepth levels, and written back out (secrets
+// revealed) decodes and validates to the same request.
 func FuzzDecodeAttestRequest(f *testing.F) {
 	for _, s := range attestSeeds() {
 		f.Add([]byte(s))
@@ -71,7 +102,13 @@ func FuzzDecodeAttestRequest(f *testing.F) {
 			if de.Code == "" || de.Message == "" {
 				t.Fatalf("refusal without code or message: %+v", de)
 			}
+			if strings.Contains(de.Message, "deeper than") && json.Valid(data) && nestingOf(data) <= domain.MaxJSONDepth {
+				t.Fatalf("refused for nesting a valid payload that nests %d levels: %s", nestingOf(data), de.Message)
+			}
 			return
+		}
+		if n := nestingOf(data); n > domain.MaxJSONDepth {
+			t.Fatalf("accepted a payload nesting %d levels", n)
 		}
 		if req.ProfileID == "" || req.Token.Empty() {
 			t.Fatalf("accepted a request without profile_id or token: %s", data)

@@ -3,7 +3,6 @@ package domain_test
 import (
 	"crypto/ed25519"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -39,17 +38,14 @@ func ExampleVerifyToken() {
 
 	// The issuer signs a token (what an identity provider does).
 	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	enc := func(v any) string {
-		b, _ := json.Marshal(v)
-		return base64.RawURLEncoding.EncodeToString(b)
+	token, err := domain.SignJWT(priv, "EdDSA", profile.StaticKeys()[0].KID, map[string]any{
+		"iss": "https://idp.example.com/", "aud": "my-app",
+		"email": "ada@example.com", "jti": "tok-1",
+		"iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(),
+	})
+	if err != nil {
+		panic(err)
 	}
-	input := enc(map[string]any{"alg": "EdDSA", "typ": "JWT", "kid": profile.StaticKeys()[0].KID}) + "." +
-		enc(map[string]any{
-			"iss": "https://idp.example.com/", "aud": "my-app",
-			"email": "ada@example.com", "jti": "tok-1",
-			"iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(),
-		})
-	token := input + "." + base64.RawURLEncoding.EncodeToString(ed25519.Sign(priv, []byte(input)))
 
 	// The worker verifies it.
 	vt, err := domain.VerifyToken(token, profile.Policy(time.Minute, 0), profile.StaticKeys(), now)

@@ -3,9 +3,7 @@ package domain
 import (
 	"crypto/ecdsa"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,7 +36,7 @@ type Issuer struct {
 func (is *Issuer) SessionToken(sessionID string) Secret {
 	m := hmac.New(sha256.New, is.TokenKey)
 	m.Write([]byte("session-token\x00" + sessionID))
-	return NewSecret(SessionTokenPrefix + base64.RawURLEncoding.EncodeToString(m.Sum(nil)))
+	return NewSecret(SessionTokenPrefix + b64url(m.Sum(nil)))
 }
 
 // TokenHash returns the index form of a session token: its SHA-256 in hex.
@@ -48,8 +46,10 @@ func TokenHash(token string) string {
 	return fmt.Sprintf("%x", sum)
 }
 
-// MintJWT signs a session JWT for s at now: iss, aud, sub, iat, nbf, exp
-// (5 minutes), the session under tat_session, custom claims at the top.
+// MintJWT signs a session JWT for s at now with the first key (ES256, its
+// kid and typ JWT in the protected header, signed by jwx through SignJWT):
+// iss, aud, sub, iat, nbf, exp (5 minutes), the session under tat_session,
+// custom claims at the top.
 func (is *Issuer) MintJWT(s Session, now time.Time) (Secret, error) {
 	if len(is.Keys) == 0 {
 		return Secret{}, errors.New("issuer has no signing key")
@@ -68,21 +68,11 @@ func (is *Issuer) MintJWT(s Session, now time.Time) (Secret, error) {
 	claims["iat"], claims["nbf"] = now.Unix(), now.Unix()
 	claims["exp"] = now.Add(SessionJWTLifetime).Unix()
 	claims[SessionClaim] = s
-	hdr, _ := json.Marshal(map[string]string{"alg": "ES256", "typ": "JWT", "kid": k.KID})
-	body, err := json.Marshal(claims)
-	if err != nil {
-		return Secret{}, fmt.Errorf("encode session jwt: %w", err)
-	}
-	input := base64.RawURLEncoding.EncodeToString(hdr) + "." + base64.RawURLEncoding.EncodeToString(body)
-	digest := sha256.Sum256([]byte(input))
-	r, sg, err := ecdsa.Sign(rand.Reader, k.Private, digest[:])
+	tok, err := SignJWT(k.Private, "ES256", k.KID, claims)
 	if err != nil {
 		return Secret{}, fmt.Errorf("sign session jwt: %w", err)
 	}
-	sig := make([]byte, 64)
-	r.FillBytes(sig[:32])
-	sg.FillBytes(sig[32:])
-	return NewSecret(input + "." + base64.RawURLEncoding.EncodeToString(sig)), nil
+	return NewSecret(tok), nil
 }
 
 // SessionJWTClaims are the parts of a session JWT the worker reads back.
@@ -100,7 +90,7 @@ const maxSessionJWTBytes = 64 << 10
 // parses with the trusted-token pre-check (PrecheckToken: compact only,
 // strict base64url, strict JSON with exact member names and no duplicate
 // members), then requires ES256 and a kid naming one of the worker's keys,
-// verifies the signature, and reads iss, aud, sub and tat_session by their
+// verifies the signature (jwx's ES256 verifier, as for trusted tokens), and reads iss, aud, sub and tat_session by their
 // exact names: iss and aud must be the worker's, and tat_session's
 // session_id and user_id must be strings, its user_id equal to sub. A
 // claim that only looks like a reserved one (see ReservedClaimName) is
@@ -120,7 +110,7 @@ func (is *Issuer) ParseJWT(raw string) (SessionJWTClaims, error) {
 			break
 		}
 	}
-	if key == nil || !verifyJWS(pt.alg, key, pt.signingInput, pt.signature) {
+	if key == nil || !verifySignature(pt.alg, key, pt.signingInput, pt.signature) {
 		return SessionJWTClaims{}, bad
 	}
 	for name := range pt.claims {
@@ -172,7 +162,7 @@ func (is *Issuer) PublicJWKS() JWKSet {
 		}
 		x, y := raw[1:33], raw[33:]
 		set.Keys = append(set.Keys, JWK{Kty: "EC", Crv: "P-256",
-			X: base64.RawURLEncoding.EncodeToString(x), Y: base64.RawURLEncoding.EncodeToString(y),
+			X: b64url(x), Y: b64url(y),
 			Kid: k.KID, Alg: "ES256", Use: "sig"})
 	}
 	return set

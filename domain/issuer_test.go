@@ -189,16 +189,7 @@ func TestParseJWTRefuses(t *testing.T) {
 	enc := func(v any) string { return b64([]byte(mustJSON(t, v))) }
 	// signed makes a JWT with the given header and claims signed by k.
 	signed := func(k domain.SigningKey, hdr, claims map[string]any) string {
-		input := enc(hdr) + "." + enc(claims)
-		d := sha256.Sum256([]byte(input))
-		r, s, err := ecdsa.Sign(rand.Reader, k.Private, d[:])
-		if err != nil {
-			t.Fatal(err)
-		}
-		sig := make([]byte, 64)
-		r.FillBytes(sig[:32])
-		s.FillBytes(sig[32:])
-		return input + "." + b64(sig)
+		return rawToken(t, mustJSON(t, hdr), mustJSON(t, claims), func(in []byte) []byte { return sign(t, "ES256", k.Private, in) })
 	}
 	var claims map[string]any
 	if err := json.Unmarshal(mustB64(t, parts[1]), &claims); err != nil {

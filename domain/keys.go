@@ -29,17 +29,22 @@ func (k PublicKey) Allows(alg string) bool { return slices.Contains(k.Algs, alg)
 const MinRSABits = 2048
 
 // AlgsForKey returns the JWS algorithms a key of this type admits: the RSA
-// family (RS256..512, PS256..512) for RSA, the one ES algorithm of an EC
-// key's curve, EdDSA for Ed25519, nothing for anything else (HMAC and "none"
-// can never be reached from a public key).
+// family (RS256..512, PS256..512) for RSA of at least MinRSABits, the one ES
+// algorithm of an EC key's curve (RFC 7518 section 3.4), EdDSA for Ed25519,
+// nothing for anything else (HMAC and "none" can never be reached from a
+// public key) nor for an incomplete key (no modulus, a point not on its
+// curve, an Ed25519 key of the wrong size).
 func AlgsForKey(key crypto.PublicKey) []string {
 	switch k := key.(type) {
 	case *rsa.PublicKey:
-		if k.N.BitLen() < MinRSABits {
+		if k == nil || k.N == nil || k.N.BitLen() < MinRSABits {
 			return nil
 		}
 		return []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
 	case *ecdsa.PublicKey:
+		if ecPoint(k) == nil {
+			return nil
+		}
 		switch k.Curve {
 		case elliptic.P256():
 			return []string{"ES256"}
@@ -49,6 +54,9 @@ func AlgsForKey(key crypto.PublicKey) []string {
 			return []string{"ES512"}
 		}
 	case ed25519.PublicKey:
+		if len(k) != ed25519.PublicKeySize {
+			return nil
+		}
 		return []string{"EdDSA"}
 	}
 	return nil

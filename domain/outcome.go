@@ -28,8 +28,8 @@ type Outcome struct {
 	// then; the delivery that made the outcome always gets them.
 	SecretsUntil time.Time
 	Event        Event
-	Published   bool
-	CreatedAt   time.Time
+	Published    bool
+	CreatedAt    time.Time
 }
 
 // ReplayClaimGrace is how long a replay claim is kept past its token's

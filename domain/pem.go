@@ -6,12 +6,8 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/pem"
-	"errors"
-	"math/big"
 	"strings"
 )
 
@@ -134,55 +130,3 @@ func curveName(c elliptic.Curve) string {
 	}
 	return c.Params().Name
 }
-
-// JWKThumbprint returns the RFC 7638 thumbprint of key: the base64url
-// (unpadded) SHA-256 of its canonical JWK, the required members in
-// lexicographic order with no whitespace. It supports RSA, EC on P-256,
-// P-384 and P-521 (coordinates padded to the field size, RFC 7518 section
-// 6.2.1.2) and Ed25519 (RFC 8037); anything else is an error.
-func JWKThumbprint(key crypto.PublicKey) (string, error) {
-	var canonical string
-	switch k := key.(type) {
-	case *rsa.PublicKey:
-		if k == nil || k.N == nil || k.N.Sign() <= 0 || k.E <= 0 {
-			return "", errors.New("incomplete RSA public key")
-		}
-		e := big.NewInt(int64(k.E)).Bytes()
-		canonical = `{"e":"` + b64url(e) + `","kty":"RSA","n":"` + b64url(k.N.Bytes()) + `"}`
-	case *ecdsa.PublicKey:
-		if k == nil {
-			return "", errors.New("nil EC public key")
-		}
-		var crv string
-		switch k.Curve {
-		case elliptic.P256():
-			crv = "P-256"
-		case elliptic.P384():
-			crv = "P-384"
-		case elliptic.P521():
-			crv = "P-521"
-		default:
-			return "", errors.New("unsupported EC curve")
-		}
-		// Bytes is the uncompressed point 0x04 || X || Y, each coordinate
-		// already padded to the field size as RFC 7518 requires.
-		point, err := k.Bytes()
-		if err != nil {
-			return "", err
-		}
-		size := (len(point) - 1) / 2
-		x, y := point[1:1+size], point[1+size:]
-		canonical = `{"crv":"` + crv + `","kty":"EC","x":"` + b64url(x) + `","y":"` + b64url(y) + `"}`
-	case ed25519.PublicKey:
-		if len(k) != ed25519.PublicKeySize {
-			return "", errors.New("Ed25519 public key of the wrong size")
-		}
-		canonical = `{"crv":"Ed25519","kty":"OKP","x":"` + b64url(k) + `"}`
-	default:
-		return "", errors.New("unsupported key type")
-	}
-	sum := sha256.Sum256([]byte(canonical))
-	return b64url(sum[:]), nil
-}
-
-func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }

@@ -1,7 +1,6 @@
 package domain
 
 import (
-	"encoding/base64"
 	"strconv"
 	"strings"
 )
@@ -75,10 +74,13 @@ func (p *ParsedToken) Signature() []byte { return append([]byte(nil), p.signatur
 // and 5-part JWE refused, exactly 3 parts); only base64url characters (no
 // padding, no "+" or "/", no whitespace) decoded strictly; a header that is
 // one strict JSON object (valid UTF-8, no duplicate keys, no trailing data);
-// a supported alg ("none" in any case and HMAC refused); crit absent or an
-// empty array; no b64; no cty of JWT (nested tokens); kid, typ and cty
-// strings when present; a payload that is one strict JSON object; a
-// non-empty signature. jwk, jku, x5u and x5c are ignored and never fetched.
+// a supported alg ("none" in any case and HMAC refused); no crit (no
+// critical extension is supported, and RFC 7515 section 4.1.11 forbids an
+// empty list); no b64; no cty of JWT (nested tokens); kid, typ and cty
+// strings when present; the key hints jwk, jku, x5c, x5t, x5t#S256 and
+// x5u well formed as jwx reads them (a valid JWK, X.509 certificates,
+// strings), though ignored and never fetched; a payload that is one strict
+// JSON object; a non-empty signature.
 func PrecheckToken(raw string, maxBytes int) (*ParsedToken, error) {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxTokenBytes
@@ -123,6 +125,9 @@ func PrecheckToken(raw string, maxBytes int) (*ParsedToken, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !keyHintsReadable(hdrMap, headerJSON) {
+		return nil, ErrInvalidToken.With("the token header has a malformed key hint (jwk, jku, x5c, x5t, x5t#S256 or x5u): they are ignored, but must be well formed")
+	}
 	claims, err := decodeStrictObject(payloadJSON)
 	if err != nil {
 		return nil, ErrInvalidToken.Wrap(err, "the token payload is not a strict JSON object: %s", jsonProblem(err))
@@ -141,27 +146,12 @@ func PrecheckToken(raw string, maxBytes int) (*ParsedToken, error) {
 	}, nil
 }
 
-// decodeSegment checks that seg uses the base64url alphabet only, naming the
-// first kind of foreign character, then decodes it strictly (no padding,
-// zero trailing bits) so that one token has one spelling.
+// decodeSegment decodes one segment of a compact token with
+// DecodeBase64URL, naming the segment and the first problem in the error.
 func decodeSegment(seg, what string) ([]byte, error) {
-	for i := 0; i < len(seg); i++ {
-		c := seg[i]
-		switch {
-		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
-		case c == '=':
-			return nil, ErrInvalidToken.With("the token %s has base64 padding; base64url without padding is required", what)
-		case c == '+' || c == '/':
-			return nil, ErrInvalidToken.With("the token %s uses standard base64 characters; base64url is required", what)
-		case c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f':
-			return nil, ErrInvalidToken.With("the token %s contains whitespace", what)
-		default:
-			return nil, ErrInvalidToken.With("the token %s contains a character outside base64url", what)
-		}
-	}
-	b, err := base64.RawURLEncoding.Strict().DecodeString(seg)
+	b, err := DecodeBase64URL(seg)
 	if err != nil {
-		return nil, ErrInvalidToken.Wrap(err, "the token %s is not valid base64url", what)
+		return nil, ErrInvalidToken.With("the token %s %s", what, err)
 	}
 	return b, nil
 }
@@ -188,9 +178,10 @@ func checkHeader(h map[string]any) (TokenHeader, error) {
 	out.Alg = alg
 
 	if crit, ok := h["crit"]; ok {
-		if list, isList := crit.([]any); !isList || len(list) != 0 {
-			return out, ErrInvalidToken.With("the token header has critical extensions (crit), which are not supported")
+		if list, isList := crit.([]any); isList && len(list) == 0 {
+			return out, ErrInvalidToken.With("the token header has an empty crit list, which RFC 7515 forbids")
 		}
+		return out, ErrInvalidToken.With("the token header has critical extensions (crit), which are not supported")
 	}
 	if _, ok := h["b64"]; ok {
 		return out, ErrInvalidToken.With("the token header has b64 (unencoded payload), which is not supported")

@@ -101,6 +101,14 @@ func claimAttackCases() []verifyCase {
 			raw: withClaims(func(c map[string]any) { c["nbf"] = "yesterday" }),
 		},
 		{
+			name: "nbf null", wantErr: domain.ErrInvalidClaims, wantMsg: "nbf is not a number",
+			raw: withClaims(func(c map[string]any) { c["nbf"] = nil }),
+		},
+		{
+			name: "iat null", wantErr: domain.ErrInvalidClaims, wantMsg: "iat is not a number",
+			raw: withClaims(func(c map[string]any) { c["iat"] = nil }),
+		},
+		{
 			name: "iat in the future", wantErr: domain.ErrNotYetValid,
 			raw: withClaims(func(c map[string]any) {
 				c["iat"] = testNow.Add(61 * time.Second).Unix()
@@ -210,6 +218,14 @@ func claimAttackCases() []verifyCase {
 		{
 			name: "token id not a string", wantErr: domain.ErrInvalidClaims, wantMsg: "token id claim is not a string",
 			raw: withClaims(func(c map[string]any) { c["jti"] = 17 }),
+		},
+		{
+			name: "jti not a string while another claim is the token id", wantErr: domain.ErrInvalidClaims, wantMsg: "jti is not a string",
+			raw: withClaims(func(c map[string]any) {
+				c["jti"] = 17
+				c["tid"] = "tok-1"
+			}),
+			policy: func(p *domain.TokenPolicy) { p.Mapping.TokenID = "tid" },
 		},
 		{
 			name: "token id too long", wantErr: domain.ErrInvalidClaims, wantMsg: "longer than 256",

@@ -15,10 +15,16 @@ import (
 
 func TestVerifyTokenRefusesAttacks(t *testing.T) {
 	t.Parallel()
+	runVerifyCases(t, append(tokenAttackCases(), claimAttackCases()...))
+}
+
+// tokenAttackCases are the tokens of the JOSE rules, each refused by one
+// (the differential test against jwx reads them too).
+func tokenAttackCases() []verifyCase {
 	hdr := func(alg string) string { return `{"alg":"` + alg + `","typ":"JWT"}` }
 	payload := func(t *testing.T) string { return mustJSON(t, goodClaims()) }
 
-	cases := []verifyCase{
+	return []verifyCase{
 		// Size and serialization.
 		{
 			name: "oversize token", wantErr: domain.ErrInvalidToken, wantMsg: "larger than",
@@ -237,6 +243,24 @@ func TestVerifyTokenRefusesAttacks(t *testing.T) {
 			},
 		},
 		{
+			name: "crit empty array", wantErr: domain.ErrInvalidToken, wantMsg: "the token header has an empty crit list, which RFC 7515 forbids",
+			raw: func(t *testing.T, ks *keyset) string {
+				return build(t, ks.ed, tok{header: map[string]any{"crit": []string{}}})
+			},
+		},
+		{
+			name: "crit empty array, spelled with whitespace", wantErr: domain.ErrInvalidToken, wantMsg: "empty crit list",
+			raw: func(t *testing.T, ks *keyset) string {
+				return rawToken(t, `{"alg":"EdDSA","crit":[ ]}`, mustJSON(t, goodClaims()), func(in []byte) []byte { return sign(t, "EdDSA", ks.ed.priv, in) })
+			},
+		},
+		{
+			name: "crit null", wantErr: domain.ErrInvalidToken, wantMsg: "critical extensions (crit)",
+			raw: func(t *testing.T, ks *keyset) string {
+				return rawToken(t, `{"alg":"EdDSA","crit":null}`, mustJSON(t, goodClaims()), func(in []byte) []byte { return sign(t, "EdDSA", ks.ed.priv, in) })
+			},
+		},
+		{
 			name: "crit not an array", wantErr: domain.ErrInvalidToken, wantMsg: "crit",
 			raw: func(t *testing.T, ks *keyset) string {
 				return build(t, ks.ed, tok{header: map[string]any{"crit": "b64"}})
@@ -294,13 +318,33 @@ func TestVerifyTokenRefusesAttacks(t *testing.T) {
 		{
 			name: "x5c of the attacker's key", wantErr: domain.ErrInvalidToken, wantMsg: "does not verify",
 			raw: func(t *testing.T, ks *keyset) string {
+				return build(t, ks.attackerRSA, tok{noKID: true, header: map[string]any{
+					"x5c": []string{base64.StdEncoding.EncodeToString(selfSigned(t, ks.attackerRSA.priv))},
+				}})
+			},
+		},
+		{
+			name: "x5c that is not a certificate", wantErr: domain.ErrInvalidToken, wantMsg: "malformed key hint",
+			raw: func(t *testing.T, ks *keyset) string {
 				der, err := x509.MarshalPKIXPublicKey(ks.attackerRSA.priv.Public())
 				if err != nil {
 					t.Fatal(err)
 				}
-				return build(t, ks.attackerRSA, tok{noKID: true, header: map[string]any{
+				return build(t, ks.rsa, tok{header: map[string]any{
 					"x5c": []string{base64.StdEncoding.EncodeToString(der)},
 				}})
+			},
+		},
+		{
+			name: "jwk that is not a valid key", wantErr: domain.ErrInvalidToken, wantMsg: "malformed key hint",
+			raw: func(t *testing.T, ks *keyset) string {
+				return build(t, ks.ed, tok{header: map[string]any{"jwk": map[string]any{"kty": "OKP", "crv": "Ed25519", "x": "AA"}}})
+			},
+		},
+		{
+			name: "jku not a string", wantErr: domain.ErrInvalidToken, wantMsg: "malformed key hint",
+			raw: func(t *testing.T, ks *keyset) string {
+				return build(t, ks.ed, tok{header: map[string]any{"jku": 7}})
 			},
 		},
 		{
@@ -382,6 +426,4 @@ func TestVerifyTokenRefusesAttacks(t *testing.T) {
 			},
 		},
 	}
-	cases = append(cases, claimAttackCases()...)
-	runVerifyCases(t, cases)
 }

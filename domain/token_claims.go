@@ -30,12 +30,12 @@ func checkClaims(c map[string]any, pol TokenPolicy, now time.Time) (*VerifiedTok
 		return nil, err
 	}
 
-	exp, present, err := numericDate(c, "exp")
+	if v, ok := c["exp"]; !ok || v == nil {
+		return nil, ErrInvalidClaims.With("the token has no exp")
+	}
+	exp, _, err := numericDate(c, "exp")
 	if err != nil {
 		return nil, err
-	}
-	if !present {
-		return nil, ErrInvalidClaims.With("the token has no exp")
 	}
 	if now.After(exp.Add(pol.Skew)) {
 		return nil, ErrExpired.With("the token expired at %s", exp.UTC().Format(time.RFC3339))
@@ -85,6 +85,14 @@ func checkClaims(c map[string]any, pol TokenPolicy, now time.Time) (*VerifiedTok
 	if err := mapClaims(c, pol.Mapping, vt); err != nil {
 		return nil, err
 	}
+
+	// RFC 7519 types jti as a string; JWT libraries refuse a token whose
+	// jti is anything else, so we do too, mapped or not.
+	if jti, ok := c["jti"]; ok {
+		if _, isString := jti.(string); !isString {
+			return nil, ErrInvalidClaims.With("the token's jti is not a string")
+		}
+	}
 	return vt, nil
 }
 
@@ -118,10 +126,11 @@ func checkAudience(aud any, want string) error {
 
 // numericDate reads claim name as an RFC 7519 NumericDate: a JSON number of
 // seconds since the epoch, possibly fractional, between 0 and
-// maxNumericDate. present is false when the claim is absent (or null).
+// maxNumericDate. present is false when the claim is absent; null is
+// present and not a number (JWT libraries refuse it too).
 func numericDate(c map[string]any, name string) (t time.Time, present bool, err error) {
 	v, ok := c[name]
-	if !ok || v == nil {
+	if !ok {
 		return time.Time{}, false, nil
 	}
 	n, ok := v.(json.Number)

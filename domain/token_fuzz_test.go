@@ -122,9 +122,7 @@ func FuzzPrecheckToken(f *testing.F) {
 			t.Fatalf("accepted a header with b64")
 		}
 		if crit, ok := hdr["crit"]; ok {
-			if list, isList := crit.([]any); !isList || len(list) != 0 {
-				t.Fatalf("accepted crit %v", crit)
-			}
+			t.Fatalf("accepted crit %v", crit)
 		}
 		if cty, _ := hdr["cty"].(string); strings.EqualFold(cty, "jwt") {
 			t.Fatalf("accepted cty %q", cty)
@@ -197,11 +195,11 @@ func (fk *fuzzKeys) fuzzToken(t testing.TB, header, payload string, mode uint8) 
 	var sig []byte
 	switch mode % 4 {
 	case 0:
-		sig = ed25519.Sign(fk.ed, []byte(input))
+		sig = sign(t, "EdDSA", fk.ed, []byte(input))
 	case 1:
 		sig = sign(t, "ES256", fk.p256, []byte(input))
 	case 2:
-		sig = ed25519.Sign(fk.attacker, []byte(input))
+		sig = sign(t, "EdDSA", fk.attacker, []byte(input))
 	}
 	return input + "." + b64(sig)
 }

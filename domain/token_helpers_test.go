@@ -5,20 +5,22 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/sha512"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jws"
 
 	"github.com/tat-worker/attest/domain"
 )
@@ -136,58 +138,37 @@ func mustJSON(t testing.TB, v any) string {
 	return string(b)
 }
 
-// sign produces a JWS signature of input with alg. It signs whatever alg
-// says with whatever key it is given, as an attacker would.
+// sign produces a JWS signature of input with alg, made by jwx's signer
+// for alg. It signs whatever alg says with whatever key it is given, as an
+// attacker would (HS256 with a public key's bytes, ES256 with any curve).
 func sign(t testing.TB, alg string, priv any, input []byte) []byte {
 	t.Helper()
-	hashed := func(h crypto.Hash) []byte {
-		switch h {
-		case crypto.SHA384:
-			d := sha512.Sum384(input)
-			return d[:]
-		case crypto.SHA512:
-			d := sha512.Sum512(input)
-			return d[:]
-		}
-		d := sha256.Sum256(input)
-		return d[:]
+	a, ok := jwa.LookupSignatureAlgorithm(alg)
+	if !ok {
+		t.Fatalf("sign: jwx knows no algorithm %s", alg)
 	}
-	hashOf := map[string]crypto.Hash{"256": crypto.SHA256, "384": crypto.SHA384, "512": crypto.SHA512}
-	switch {
-	case alg == "EdDSA":
-		return ed25519.Sign(priv.(ed25519.PrivateKey), input)
-	case strings.HasPrefix(alg, "HS"):
-		mac := hmac.New(sha256.New, priv.([]byte))
-		mac.Write(input)
-		return mac.Sum(nil)
-	case strings.HasPrefix(alg, "RS"):
-		h := hashOf[alg[2:]]
-		sig, err := rsa.SignPKCS1v15(nil, priv.(*rsa.PrivateKey), h, hashed(h))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return sig
-	case strings.HasPrefix(alg, "PS"):
-		h := hashOf[alg[2:]]
-		sig, err := rsa.SignPSS(rand.Reader, priv.(*rsa.PrivateKey), h, hashed(h), &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return sig
-	case strings.HasPrefix(alg, "ES"):
-		k := priv.(*ecdsa.PrivateKey)
-		r, s, err := ecdsa.Sign(rand.Reader, k, hashed(hashOf[alg[2:]]))
-		if err != nil {
-			t.Fatal(err)
-		}
-		size := (k.Curve.Params().BitSize + 7) / 8
-		out := make([]byte, 2*size)
-		r.FillBytes(out[:size])
-		s.FillBytes(out[size:])
-		return out
+	s, err := jws.SignerFor(a)
+	if err != nil {
+		t.Fatalf("sign: no signer for %s: %v", alg, err)
 	}
-	t.Fatalf("sign: no signer for %s", alg)
-	return nil
+	sig, err := s.Sign(priv, input)
+	if err != nil {
+		t.Fatalf("sign %s: %v", alg, err)
+	}
+	return sig
+}
+
+// selfSigned returns the DER of a self-signed certificate of priv's key,
+// the kind of chain an x5c header carries.
+func selfSigned(t testing.TB, priv crypto.Signer) []byte {
+	t.Helper()
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "attacker"},
+		NotBefore: testNow.Add(-time.Hour), NotAfter: testNow.Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, priv.Public(), priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
 }
 
 // goodClaims is a claim set every rule accepts at testNow.

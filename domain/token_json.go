@@ -9,26 +9,52 @@ import (
 	"unicode/utf8"
 )
 
-// maxJSONDepth bounds the nesting of a token's header and payload: no real
-// claim set comes near it, and it keeps the walk's stack small.
-const maxJSONDepth = 32
-
 var (
 	errJSONNotUTF8    = errors.New("not valid UTF-8")
 	errJSONNotObject  = errors.New("not a JSON object")
 	errJSONTrailing   = errors.New("data after the JSON object")
-	errJSONTooDeep    = fmt.Errorf("nested deeper than %d levels", maxJSONDepth)
+	errJSONTooDeep    = fmt.Errorf("nested deeper than %d levels", MaxJSONDepth)
 	errJSONDuplicate  = errors.New("duplicate member name")
 	errJSONUnexpected = errors.New("unexpected JSON token")
 )
 
+// DecodeStrictObject decodes data as exactly one JSON object the way the
+// worker reads a token's header and payload, for other JSON that comes from
+// outside and must be read the same way by every reader (a JWK set). It
+// refuses what encoding/json's Unmarshal lets through and parsers disagree
+// on: invalid UTF-8, duplicate member names at any depth (compared after
+// unescaping), nesting deeper than MaxJSONDepth, and anything after the
+// object. Member names are kept exactly as sent (after unescaping): no
+// case folding. Numbers come back as json.Number. The error names the
+// problem and quotes nothing of data.
+func DecodeStrictObject(data []byte) (map[string]any, error) {
+	obj, err := decodeStrictObject(data)
+	if err != nil {
+		return nil, strictJSONError{err}
+	}
+	return obj, nil
+}
+
+// strictJSONError says what DecodeStrictObject refused in the words of
+// jsonProblem; the decoder's own error, which may quote a character of the
+// data, is only unwrapped.
+type strictJSONError struct{ err error }
+
+func (e strictJSONError) Error() string { return jsonProblem(e.err) }
+func (e strictJSONError) Unwrap() error { return e.err }
+
 // decodeStrictObject decodes data as exactly one JSON object, refusing what
 // encoding/json's Unmarshal lets through and parsers disagree on: invalid
 // UTF-8, duplicate member names at any depth (compared after unescaping),
-// and anything after the object. Numbers come back as json.Number.
+// nesting deeper than MaxJSONDepth (checked by a linear pre-pass before the
+// decoder reads anything, and again as it reads), and anything after the
+// object. Numbers come back as json.Number.
 func decodeStrictObject(data []byte) (map[string]any, error) {
 	if !utf8.Valid(data) {
 		return nil, errJSONNotUTF8
+	}
+	if jsonTooDeep(data) {
+		return nil, errJSONTooDeep
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
@@ -51,7 +77,7 @@ func decodeStrictObject(data []byte) (map[string]any, error) {
 
 // readObject reads the members of an object whose '{' was just read.
 func readObject(dec *json.Decoder, depth int) (map[string]any, error) {
-	if depth > maxJSONDepth {
+	if depth > MaxJSONDepth {
 		return nil, errJSONTooDeep
 	}
 	obj := map[string]any{}
@@ -80,7 +106,7 @@ func readObject(dec *json.Decoder, depth int) (map[string]any, error) {
 
 // readArray reads the elements of an array whose '[' was just read.
 func readArray(dec *json.Decoder, depth int) ([]any, error) {
-	if depth > maxJSONDepth {
+	if depth > MaxJSONDepth {
 		return nil, errJSONTooDeep
 	}
 	arr := []any{}

@@ -16,7 +16,7 @@ import (
 	"github.com/tat-worker/attest/domain"
 )
 
-// The key rules verifyJWS re-checks (RSA size, EC curve) are reached only by
+// The key rules verifySignature re-checks (keyFits: RSA size, EC curve) are reached only by
 // a key whose Algs were filled in by hand: AlgsForKey gives a 1024-bit RSA
 // key no algorithm and an EC key only its own curve's. Each token below is
 // correctly signed for the key it is checked with, so the only rule left to
@@ -221,5 +221,14 @@ func ecSignatureOnCurve(t *testing.T, c elliptic.Curve, alg string, input []byte
 	}
 	r.FillBytes(out[:half])
 	s.FillBytes(out[half:])
-	return &ecdsa.PublicKey{Curve: c, X: qx, Y: qy}, out
+	size := (params.BitSize + 7) / 8
+	point := make([]byte, 1+2*size)
+	point[0] = 4
+	qx.FillBytes(point[1 : 1+size])
+	qy.FillBytes(point[1+size:])
+	pub, err := ecdsa.ParseUncompressedPublicKey(c, point)
+	if err != nil {
+		t.Fatalf("the solved key does not parse: %v", err)
+	}
+	return pub, out
 }

@@ -1,16 +1,9 @@
 package domain
 
 import (
-	"crypto"
-	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/sha512"
 	"errors"
 	"maps"
-	"math/big"
 	"time"
 )
 
@@ -29,9 +22,12 @@ var ErrUnknownKID = errors.New("no trusted key has the token's kid")
 //     none is ErrInvalidToken caused by ErrUnknownKID; without a kid (or
 //     with an empty one), every key is a candidate. A candidate must allow the header's alg
 //     (PublicKey.Allows), else ErrInvalidToken;
-//   - the signature must verify with one candidate (ErrInvalidToken): RSA
-//     PKCS #1 v1.5 or PSS (salt length = hash size), ECDSA as raw r||s of
-//     the curve's size (DER and other lengths refused), Ed25519;
+//   - the signature must verify with one candidate (ErrInvalidToken): an
+//     ECDSA signature must be raw r||s of the curve's size and an EdDSA one
+//     64 bytes (other lengths, DER included, refused by name); the key must
+//     fit the alg (AlgsForKey: type, curve, RSA size); then jwx's verifier
+//     for the alg checks it (RSA PKCS #1 v1.5, or PSS with the salt length
+//     equal to the hash size; ECDSA; Ed25519);
 //   - the claims, see the checks of (*ParsedToken).Verify.
 //
 // The raw token never appears in an error.
@@ -55,8 +51,10 @@ func VerifyToken(raw string, pol TokenPolicy, keys []PublicKey, now time.Time) (
 //     (ErrInvalidAudience, also when missing or of another type);
 //   - exp is required and numeric (ErrInvalidClaims); now > exp+skew is
 //     ErrExpired;
-//   - nbf, when present, numeric and not after now+skew (ErrNotYetValid);
-//   - iat, when present, numeric and not after now+skew (ErrNotYetValid);
+//   - nbf, when present, numeric (null is not) and not after now+skew
+//     (ErrNotYetValid);
+//   - iat, when present, numeric (null is not) and not after now+skew
+//     (ErrNotYetValid);
 //   - with pol.MaxLifetime, exp-iat (exp-now without iat) must not exceed
 //     it (ErrInvalidClaims);
 //   - sub, when present, a string (ErrInvalidClaims);
@@ -65,7 +63,8 @@ func VerifyToken(raw string, pol TokenPolicy, keys []PublicKey, now time.Time) (
 //     that NormalizeEmail accepts (no ambiguous Unicode), the
 //     token id at most MaxTokenIDBytes; a mapped external user id, when
 //     present, a string; mapped role ids, when present, an array of strings
-//     (all ErrInvalidClaims).
+//     (all ErrInvalidClaims);
+//   - jti, when present, a string, mapped or not (ErrInvalidClaims).
 //
 // Numeric dates may be fractional and must lie between 0 and the end of
 // year 9999.
@@ -136,7 +135,7 @@ func (p *ParsedToken) verifySignature(keys []PublicKey) (PublicKey, error) {
 		return PublicKey{}, ErrInvalidToken.With("an EdDSA signature must be %d bytes, not %d", ed25519.SignatureSize, len(p.signature))
 	}
 	for _, k := range candidates {
-		if verifyJWS(alg, k.Key, p.signingInput, p.signature) {
+		if verifySignature(alg, k.Key, p.signingInput, p.signature) {
 			return k, nil
 		}
 	}
@@ -154,77 +153,4 @@ func ecdsaSigSize(alg string) int {
 		return 132
 	}
 	return 0
-}
-
-// verifyJWS reports whether sig is a valid alg signature of input by key.
-// It re-checks that the key's type (and curve) matches alg, so a key whose
-// Algs were filled in wrongly still cannot verify a foreign algorithm, and
-// it never panics on a malformed key.
-func verifyJWS(alg string, key crypto.PublicKey, input, sig []byte) bool {
-	switch alg {
-	case "RS256", "RS384", "RS512", "PS256", "PS384", "PS512":
-		pub, ok := key.(*rsa.PublicKey)
-		if !ok || pub == nil || pub.N == nil || pub.N.BitLen() < MinRSABits {
-			return false
-		}
-		h, digest := hashFor(alg[2:], input)
-		if alg[0] == 'P' {
-			opts := &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: h}
-			return rsa.VerifyPSS(pub, h, digest, sig, opts) == nil
-		}
-		return rsa.VerifyPKCS1v15(pub, h, digest, sig) == nil
-	case "ES256", "ES384", "ES512":
-		pub, ok := key.(*ecdsa.PublicKey)
-		if !ok || !usableECKey(pub, alg) {
-			return false
-		}
-		n := ecdsaSigSize(alg)
-		if len(sig) != n {
-			return false
-		}
-		r := new(big.Int).SetBytes(sig[:n/2])
-		s := new(big.Int).SetBytes(sig[n/2:])
-		_, digest := hashFor(alg[2:], input)
-		return ecdsa.Verify(pub, digest, r, s)
-	case "EdDSA":
-		pub, ok := key.(ed25519.PublicKey)
-		if !ok || len(pub) != ed25519.PublicKeySize {
-			return false
-		}
-		return ed25519.Verify(pub, input, sig)
-	}
-	return false
-}
-
-// usableECKey reports whether pub is complete and on the curve alg names.
-// The coordinates are read only to refuse a nil one, on which ecdsa.Verify
-// would panic.
-func usableECKey(pub *ecdsa.PublicKey, alg string) bool {
-	if pub == nil || pub.X == nil || pub.Y == nil {
-		return false
-	}
-	switch alg {
-	case "ES256":
-		return pub.Curve == elliptic.P256()
-	case "ES384":
-		return pub.Curve == elliptic.P384()
-	case "ES512":
-		return pub.Curve == elliptic.P521()
-	}
-	return false
-}
-
-// hashFor hashes input with the SHA-2 function of size "256", "384" or
-// "512".
-func hashFor(size string, input []byte) (crypto.Hash, []byte) {
-	switch size {
-	case "384":
-		d := sha512.Sum384(input)
-		return crypto.SHA384, d[:]
-	case "512":
-		d := sha512.Sum512(input)
-		return crypto.SHA512, d[:]
-	}
-	d := sha256.Sum256(input)
-	return crypto.SHA256, d[:]
 }

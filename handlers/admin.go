@@ -50,22 +50,26 @@ func (h *admin) begin(ctx context.Context, kind string, in Input, cmd any, paylo
 // redelivery, which applies the same state again (the same version, an
 // idempotent replace) before publishing.
 func (h *admin) finish(ctx context.Context, kind, id string, status int, typ, subject string, data any) (Output, error) {
-	if replyRefused(ctx) {
-		switch d := data.(type) {
-		case ProfileEventData:
-			d.ReplyRefused = true
-			data = d
-		case UserEventData:
-			d.ReplyRefused = true
-			data = d
-		}
-	}
 	now := h.Now()
+	// The reply is the event's data without the command's position: the
+	// position is for the audit log.
+	reply, err := json.Marshal(data)
+	if err != nil {
+		return Output{}, err
+	}
+	switch d := data.(type) {
+	case ProfileEventData:
+		d.Position, d.ReplyRefused = positionOf(ctx), replyRefused(ctx)
+		data = d
+	case UserEventData:
+		d.Position, d.ReplyRefused = positionOf(ctx), replyRefused(ctx)
+		data = d
+	}
 	ev, err := domain.NewEvent(domain.EventID(kind, id), typ, subject, now, data)
 	if err != nil {
 		return Output{}, err
 	}
-	o := Outcome{Key: kind + ":" + id, StatusCode: status, Reply: ev.Data, Event: ev, CreatedAt: now}
+	o := Outcome{Key: kind + ":" + id, StatusCode: status, Reply: reply, Event: ev, CreatedAt: now}
 	stored, _, err := h.Done.Outcomes.Record(ctx, o)
 	if err != nil {
 		return Output{}, fmt.Errorf("record outcome %s: %w", o.Key, err)
@@ -83,6 +87,11 @@ func (h *admin) resume(ctx context.Context, o Outcome) (Output, error) {
 	}
 	o, err := h.Done.Resume(ctx, o)
 	if err != nil {
+		return Output{}, err
+	}
+	// A command answered from an outcome another message made (a repeated
+	// change_id) is announced by a <kind>.repeated event.
+	if err := h.Done.Repeated(ctx, o, h.Now(), o.StatusCode, "", false); err != nil {
 		return Output{}, err
 	}
 	return Output{Reply: o.Reply, Outcome: o}, nil
@@ -169,7 +178,7 @@ func (h *ProfileChange) store(ctx context.Context, e domain.Event) error {
 // Handle applies one profile command to its one outcome; an error is
 // transient.
 func (h *ProfileChange) Handle(ctx context.Context, in Input) (Output, error) {
-	ctx = withReplyRefused(ctx, in)
+	ctx = withReplyRefused(withPosition(ctx, in), in)
 	var cmd domain.ProfileCommand
 	return h.handle(ctx, "profile", in, &cmd, func() string { return cmd.ChangeID }, func() error { return cmd.Validate() },
 		func(id string) (Output, error) { return h.apply(ctx, id, cmd) },
@@ -178,7 +187,7 @@ func (h *ProfileChange) Handle(ctx context.Context, in Input) (Output, error) {
 
 // Abandon ends a profile command that exhausted its deliveries.
 func (h *ProfileChange) Abandon(ctx context.Context, in Input, cause error) (Output, error) {
-	ctx = withReplyRefused(ctx, in)
+	ctx = withReplyRefused(withPosition(ctx, in), in)
 	var cmd domain.ProfileCommand
 	return h.abandon(ctx, "profile", in, &cmd, func() string { return cmd.ChangeID }, cause,
 		func(id string, err error) (Output, error) { return h.reject(ctx, id, cmd, err) })

@@ -44,6 +44,9 @@ type Attest struct {
 	Now           func() time.Time
 	Skew          time.Duration
 	MaxTokenBytes int
+	// Revisions reads back the session revisions an earlier delivery
+	// stored, for Abandon (nil: a request given up cannot announce them).
+	Revisions RevisionReader
 }
 
 // attestation is what a successful attest produced.
@@ -59,7 +62,7 @@ type attestation struct {
 // transient: the worker retries the message; every other result, including
 // every refusal, comes back as an Output whose event has been published.
 func (a *Attest) Handle(ctx context.Context, in Input) (Output, error) {
-	ctx = withReplyRefused(ctx, in)
+	ctx = withReplyRefused(withPosition(ctx, in), in)
 	var req domain.AttestRequest
 	derr := domain.DecodeStrict(in.Data, &req)
 	id := commandID(req.RequestID, in)
@@ -73,6 +76,14 @@ func (a *Attest) Handle(ctx context.Context, in Input) (Output, error) {
 			return Output{}, fmt.Errorf("look up outcome %s: %w", key, err)
 		} else if ok {
 			return a.send(ctx, o, fp, true, false)
+		}
+		// A user made just in time by an earlier delivery but not announced
+		// (the view may hold it from the store after a restart, and then
+		// this delivery would not provision it again).
+		if p, ok := a.View.Profile(req.ProfileID); derr == nil && ok && p.CanJITProvision {
+			if err := a.resumeJIT(ctx, id); err != nil {
+				return Output{}, err
+			}
 		}
 	}
 	if derr != nil {
@@ -131,9 +142,12 @@ func fingerprint(req domain.AttestRequest, data []byte, derr error) string {
 }
 
 // Abandon ends a request that exhausted its deliveries: its one outcome is
-// attest.failed with internal_server_error, unless it already has one.
+// attest.failed with internal_server_error, unless it already has one, or
+// an earlier delivery stored a session (then it is that session's
+// session.created or session.updated: see leftovers). A user made just in
+// time by an earlier delivery is announced either way.
 func (a *Attest) Abandon(ctx context.Context, in Input, cause error) (Output, error) {
-	ctx = withReplyRefused(ctx, in)
+	ctx = withReplyRefused(withPosition(ctx, in), in)
 	var req domain.AttestRequest
 	derr := domain.DecodeStrict(in.Data, &req)
 	id := commandID(req.RequestID, in)
@@ -142,6 +156,11 @@ func (a *Attest) Abandon(ctx context.Context, in Input, cause error) (Output, er
 		return Output{}, err
 	} else if ok {
 		return a.send(ctx, o, fp, true, false)
+	}
+	if derr == nil && (req.RequestID == "" || req.RequestID == id) {
+		if out, done, err := a.leftovers(ctx, id, fp, req); err != nil || done {
+			return out, err
+		}
 	}
 	return a.fail(ctx, id, fp, req, domain.ErrInternal.Wrap(cause, "the request could not be completed"))
 }
@@ -177,7 +196,7 @@ func (a *Attest) attest(ctx context.Context, id string, req domain.AttestRequest
 		}
 		existing = &st
 	}
-	user, err := a.findUser(ctx, profile, vt, now)
+	user, err := a.findUser(ctx, id, profile, vt, now)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -293,7 +312,7 @@ func (a *Attest) findSession(ctx context.Context, req domain.AttestRequest, now 
 	return st, nil
 }
 
-func (a *Attest) findUser(ctx context.Context, p domain.Profile, vt *domain.VerifiedToken, now time.Time) (domain.User, error) {
+func (a *Attest) findUser(ctx context.Context, id string, p domain.Profile, vt *domain.VerifiedToken, now time.Time) (domain.User, error) {
 	email, err := domain.NormalizeEmail(vt.Email)
 	if err != nil {
 		return domain.User{}, domain.ErrInvalidClaims.With("the token's email is not a valid address")
@@ -309,7 +328,7 @@ func (a *Attest) findUser(ctx context.Context, p domain.Profile, vt *domain.Veri
 		if !p.CanJITProvision {
 			return domain.User{}, domain.ErrUserNotFound.With("no user has the token's email")
 		}
-		if u, err = a.provision(ctx, email, vt, now); err != nil {
+		if u, err = a.provision(ctx, id, email, vt, now); err != nil {
 			return domain.User{}, err
 		}
 	}
@@ -321,8 +340,11 @@ func (a *Attest) findUser(ctx context.Context, p domain.Profile, vt *domain.Veri
 
 // provision creates the user for a JIT profile. The user id is fixed by
 // the address, so workers racing on one address make one user: the email
-// claim insert decides, and the loser uses the winner's record.
-func (a *Attest) provision(ctx context.Context, email string, vt *domain.VerifiedToken, now time.Time) (domain.User, error) {
+// claim insert decides, and the loser uses the winner's record. Its
+// user.created is recorded under the request (an outbox) before the user is
+// written, so a retry, or Abandon, announces a user an earlier delivery
+// wrote.
+func (a *Attest) provision(ctx context.Context, id, email string, vt *domain.VerifiedToken, now time.Time) (domain.User, error) {
 	u, err := domain.NewJITUser(vt.Email, vt.ExternalUserID, now)
 	if err != nil {
 		return domain.User{}, err
@@ -348,27 +370,34 @@ func (a *Attest) provision(ctx context.Context, email string, vt *domain.Verifie
 		// This address's JIT user was deleted: it comes back as a newer
 		// version of the same record (racing workers write the same one).
 		u.Version = version + 1
-		if err := a.Users.PutUser(ctx, u, false); err != nil {
-			return domain.User{}, fmt.Errorf("store user: %w", err)
-		}
-	} else if err := a.Users.InsertUser(ctx, u); err != nil {
-		return domain.User{}, fmt.Errorf("insert user: %w", err)
 	}
 	e, err := domain.NewEvent(domain.EventID("jit-user", fmt.Sprintf("%s#%d", u.UserID, u.Version)), domain.EventUserCreated, u.UserID, now, UserEventData{User: &u})
 	if err != nil {
 		return domain.User{}, err
 	}
-	if err := a.Pub.PublishEvent(ctx, e); err != nil {
-		return domain.User{}, fmt.Errorf("publish user.created: %w", err)
+	// A retry of this request finds its first attempt's record, and
+	// writes and announces that one.
+	rec, _, err := a.Done.Outcomes.Record(ctx, Outcome{Key: jitKey(id), StatusCode: 200, Event: e, CreatedAt: now})
+	if err != nil {
+		return domain.User{}, fmt.Errorf("record user.created: %w", err)
 	}
-	a.View.PutUser(u, false)
+	if u, err = a.announceJIT(ctx, rec); err != nil {
+		return domain.User{}, err
+	}
+	if version, _, live := a.View.UserVersion(u.UserID); version > u.Version {
+		// Changed (or deleted) by an admin since an earlier delivery made it.
+		if !live {
+			return domain.User{}, domain.ErrUserNotFound.With("the user is not active")
+		}
+		u, _ = a.View.User(u.UserID)
+	}
 	return u, nil
 }
 
 func (a *Attest) start(ctx context.Context, id string, req domain.AttestRequest, user domain.User, ev domain.FactorEvidence, claims map[string]any, now time.Time, minutes int) (domain.SessionState, error) {
 	// Fixed by the request id and the token: a retry finds its own session,
 	// a later request reusing the id gets another one.
-	sid := domain.SessionIDPrefix + domain.DerivedUUID("session", id, tokenSHA256(req.Token.Reveal()))
+	sid := startedSessionID(id, req.Token.Reveal())
 	s := domain.NewSession(sid, user.UserID, ev, claims, now, minutes)
 	if err := domain.CheckClaimsSize(s.CustomClaims); err != nil {
 		return domain.SessionState{}, err
@@ -462,7 +491,7 @@ func (a *Attest) fail(ctx context.Context, id, fp string, req domain.AttestReque
 // complete fills in o's event and reply, makes o the request's outcome
 // (unless one is stored already) and sends the stored one.
 func (a *Attest) complete(ctx context.Context, o Outcome, typ, subject string, data AttestEventData, reply AttestReply) (Output, error) {
-	data.ReplyRefused = replyRefused(ctx)
+	data.Position, data.ReplyRefused = positionOf(ctx), replyRefused(ctx)
 	ev, err := domain.NewEvent(domain.EventID("attest", data.RequestID), typ, subject, o.CreatedAt, data)
 	if err != nil {
 		return Output{}, err
@@ -478,7 +507,8 @@ func (a *Attest) complete(ctx context.Context, o Outcome, typ, subject string, d
 	return a.send(ctx, stored, o.Fingerprint, false, made)
 }
 
-// send completes a stored outcome if needed (resume) and builds the reply,
+// send completes a stored outcome if needed (resume), announces a repeat
+// (Completer.Repeated) and builds the reply,
 // putting back the bearer secrets: the session token (derived from the
 // session id) and a fresh session JWT while the session is active. Only the
 // delivery that made the outcome (made), or a repeat while the trusted
@@ -492,7 +522,12 @@ func (a *Attest) send(ctx context.Context, o Outcome, fp string, resume, made bo
 			RequestID string `json:"request_id"`
 		}
 		_ = json.Unmarshal(o.Reply, &r)
+		// Its own event is a light attest.repeated flagged
+		// different_request, so that its stream sequence is accounted for.
 		e := domain.ErrInvalidRequest.With("request_id was already used by a different request")
+		if err := a.Done.Repeated(ctx, o, a.Now(), e.Status, e.Code, true); err != nil {
+			return Output{}, err
+		}
 		raw, _ := json.Marshal(AttestReply{StatusCode: e.Status, RequestID: r.RequestID, ErrorType: e.Code, ErrorMessage: e.Message})
 		return Output{Reply: raw, Outcome: Outcome{Key: o.Key, StatusCode: e.Status, Reply: raw}}, nil
 	}
@@ -501,6 +536,11 @@ func (a *Attest) send(ctx context.Context, o Outcome, fp string, resume, made bo
 		if o, err = a.Done.Resume(ctx, o); err != nil {
 			return Output{}, err
 		}
+	}
+	// Answered from an outcome another message made: announced by an
+	// attest.repeated (nothing for a redelivery of the message that made it).
+	if err := a.Done.Repeated(ctx, o, a.Now(), o.StatusCode, "", false); err != nil {
+		return Output{}, err
 	}
 	if o.SessionID == "" || (!made && a.Now().After(o.SecretsUntil)) {
 		return Output{Reply: o.Reply, Outcome: o}, nil

@@ -15,6 +15,7 @@ type Input struct {
 	Data        []byte
 	HeaderID    string // Nats-Msg-Id, used when the payload names no id
 	StreamSeq   uint64 // stream sequence: the id of last resort
+	Stream      string // the stream that holds the command (its events name it)
 	Redelivered bool   // an earlier delivery may have done part of the work
 	// PublishedAt is when the stream stored the command. A redelivery
 	// checks token times as of then (never later than now), so a retry

@@ -10,7 +10,11 @@ type ProfileEventData struct {
 	StatusCode   int             `json:"status_code,omitempty"`
 	ErrorType    string          `json:"error_type,omitempty"`
 	ErrorMessage string          `json:"error_message,omitempty"`
-	ReplyRefused bool            `json:"reply_refused,omitempty"`
+	// Position places the command in TAT_ADMIN (events only, not replies).
+	Position
+	// ReplyRefused: the command named a reply subject the worker does not
+	// reply to; the outcome is the same, the reply was not sent (events only).
+	ReplyRefused bool `json:"reply_refused,omitempty"`
 }
 
 // UserEventData is the data of user events and replies.
@@ -21,12 +25,16 @@ type UserEventData struct {
 	StatusCode   int          `json:"status_code,omitempty"`
 	ErrorType    string       `json:"error_type,omitempty"`
 	ErrorMessage string       `json:"error_message,omitempty"`
-	ReplyRefused bool         `json:"reply_refused,omitempty"`
+	// Position places the command in TAT_ADMIN (events only, not replies;
+	// absent from the user.created of a user made just in time).
+	Position
+	ReplyRefused bool `json:"reply_refused,omitempty"` // as in ProfileEventData
 }
 
 // AttestEventData is the data of session and attest events (contract
 // section 5). SessionRevision orders session changes for the workers'
-// in-memory views; it is an addition to the contract.
+// in-memory views, and Position places the request in TAT_ATTEST for the
+// audit; both are additions to the contract.
 type AttestEventData struct {
 	RequestID       string          `json:"request_id"`
 	ProfileID       string          `json:"profile_id,omitempty"`
@@ -38,6 +46,7 @@ type AttestEventData struct {
 	StatusCode      int             `json:"status_code,omitempty"`
 	ErrorType       string          `json:"error_type,omitempty"`
 	ErrorMessage    string          `json:"error_message,omitempty"`
+	Position
 	// ReplyRefused: the request named a reply subject the worker does not
 	// reply to; the outcome is the same, the reply was not sent.
 	ReplyRefused bool `json:"reply_refused,omitempty"`

@@ -5,9 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -40,9 +38,18 @@ var (
 type fakeOutcomes struct {
 	mu sync.Mutex
 	m  map[string]handlers.Outcome
+	// down, while set, makes Record fail as an unreachable store does
+	// (reads still work): the store fails between a request's first writes
+	// and its outcome.
+	down atomic.Bool
 }
 
+var errStoreDown = errors.New("fake store: down")
+
 func (f *fakeOutcomes) Record(_ context.Context, o handlers.Outcome) (handlers.Outcome, bool, error) {
+	if f.down.Load() {
+		return handlers.Outcome{}, false, errStoreDown
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.m == nil {
@@ -77,11 +84,19 @@ func (f *fakeOutcomes) MarkPublished(_ context.Context, key string) error {
 type fakePublisher struct {
 	mu     sync.Mutex
 	events []domain.Event
+	// calls counts PublishEvent calls, those JetStream would drop included.
+	calls atomic.Int64
+	// refuse, while set, is an event type whose publication fails.
+	refuse string
 }
 
 func (f *fakePublisher) PublishEvent(_ context.Context, e domain.Event) error {
+	f.calls.Add(1)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.refuse != "" && e.Type == f.refuse {
+		return errPublishRefused
+	}
 	for _, have := range f.events {
 		if have.ID == e.ID {
 			return nil
@@ -350,30 +365,11 @@ func (p *idp) token(t testing.TB, email, jti string, issued time.Time, extra map
 		}
 		c[k] = v
 	}
-	return signES256(t, p.key, map[string]any{"alg": "ES256", "typ": "JWT"}, c)
-}
-
-// signES256 makes a compact JWS of header and claims with key.
-func signES256(t testing.TB, key *ecdsa.PrivateKey, header, claims map[string]any) string {
-	t.Helper()
-	hb, err := json.Marshal(header)
+	tok, err := domain.SignJWT(p.key, "ES256", "", c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cb, err := json.Marshal(claims)
-	if err != nil {
-		t.Fatal(err)
-	}
-	input := base64.RawURLEncoding.EncodeToString(hb) + "." + base64.RawURLEncoding.EncodeToString(cb)
-	sum := sha256.Sum256([]byte(input))
-	r, s, err := ecdsa.Sign(rand.Reader, key, sum[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig := make([]byte, 64)
-	r.FillBytes(sig[:32])
-	s.FillBytes(sig[32:])
-	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
+	return tok
 }
 
 // t0 is the fixed start of every handler test's clock.
@@ -432,7 +428,7 @@ func newEnv(t testing.TB, jit bool) *env {
 	}
 	e.view.PutProfile(e.profile, false)
 	e.attest = &handlers.Attest{
-		View: e.view, Barrier: e.barrier, Keys: fakeKeys{}, Replays: e.replays, Sessions: e.sessions, Users: e.users,
+		View: e.view, Barrier: e.barrier, Keys: fakeKeys{}, Replays: e.replays, Sessions: e.sessions, Revisions: e.sessions, Users: e.users,
 		Pub: e.pub, Done: &handlers.Completer{Outcomes: e.outcomes, Pub: e.pub},
 		Issuer: is, Now: e.clock.Now, Skew: testSkew, MaxTokenBytes: domain.DefaultMaxTokenBytes,
 	}

@@ -3,8 +3,6 @@ package handlers
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/tat-worker/attest/domain"
@@ -20,6 +18,7 @@ type AuthenticateRequest struct {
 // RevokeRequest is the request of tat.sessions.revoke.
 type RevokeRequest struct {
 	SessionID    string        `json:"session_id,omitempty"`
+	UserID       string        `json:"user_id,omitempty"`
 	SessionToken domain.Secret `json:"session_token"`
 	SessionJWT   domain.Secret `json:"session_jwt"`
 }
@@ -33,6 +32,9 @@ type SessionReply struct {
 	SessionJWT   string          `json:"session_jwt,omitempty"`
 	ErrorType    string          `json:"error_type,omitempty"`
 	ErrorMessage string          `json:"error_message,omitempty"`
+
+	// RevokedSessionIDs answers revoke by user_id: the sessions it ended.
+	RevokedSessionIDs *[]string `json:"revoked_session_ids,omitempty"`
 
 	cause error // the internal reason, for the worker's log; never sent
 }
@@ -100,32 +102,33 @@ func (h *Sessions) Authenticate(ctx context.Context, data []byte) SessionReply {
 	return r
 }
 
-// Revoke ends a session named by id, token or JWT (exactly one). Revoking a
-// revoked session answers 200 again and publishes nothing more.
+// Revoke ends a session named by id, token or JWT, or every session of a
+// user_id (exactly one of the four). Revoking a revoked session answers 200
+// again and publishes nothing more.
 func (h *Sessions) Revoke(ctx context.Context, data []byte) SessionReply {
 	var req RevokeRequest
 	if err := domain.DecodeStrict(data, &req); err != nil {
 		return errorReply(err)
 	}
 	n := 0
-	for _, set := range []bool{req.SessionID != "", !req.SessionToken.Empty(), !req.SessionJWT.Empty()} {
+	for _, set := range []bool{req.SessionID != "", !req.SessionToken.Empty(), !req.SessionJWT.Empty(), req.UserID != ""} {
 		if set {
 			n++
 		}
 	}
 	if n != 1 {
-		return errorReply(domain.ErrInvalidRequest.With("give exactly one of session_id, session_token, session_jwt"))
+		return errorReply(domain.ErrInvalidRequest.With("give exactly one of session_id, session_token, session_jwt, user_id"))
+	}
+	if req.UserID != "" {
+		return h.revokeUser(ctx, req.UserID)
 	}
 	now := h.Now().UTC()
 	st, err := h.find(ctx, req.SessionID, req.SessionToken, req.SessionJWT, time.Time{})
 	if err != nil {
 		return errorReply(err)
 	}
-	if !st.Revoked {
-		st, err = h.change(ctx, st, now, func(s *domain.SessionState) { s.Revoked = true }, domain.EventSessionRevoked)
-		if err != nil {
-			return errorReply(err)
-		}
+	if st, _, err = h.revoke(ctx, st, now, svcPrefix+domain.NewUUID()); err != nil {
+		return errorReply(err)
 	}
 	return SessionReply{StatusCode: 200, Session: &st.Session}
 }
@@ -165,43 +168,11 @@ func (h *Sessions) find(ctx context.Context, id string, token, jwt domain.Secret
 	return st, nil
 }
 
-// change inserts the next revision of a session, catching up and trying
-// again when another writer took that revision first.
+// change inserts the next revision of a session as a new request of the
+// sessions service (see changeAs).
 func (h *Sessions) change(ctx context.Context, cur domain.SessionState, now time.Time, edit func(*domain.SessionState), typ string) (domain.SessionState, error) {
-	reqID := "svc:" + domain.NewUUID()
-	for range 5 {
-		next := cur
-		next.Revision++
-		edit(&next)
-		stored, _, err := h.Sessions.InsertRevision(ctx, next, reqID)
-		if err == nil {
-			// Stored: this worker acts on it at once; the event (a fixed
-			// id, so retries are stored once) tells the others.
-			h.View.PutSession(next)
-			for attempt := range 3 {
-				if err = h.publish(ctx, next, typ, reqID, now); err == nil {
-					break
-				}
-				time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
-			}
-			if err != nil {
-				return domain.SessionState{}, err
-			}
-			return next, nil
-		}
-		if !errors.Is(err, ErrConflict) {
-			return domain.SessionState{}, fmt.Errorf("insert session revision: %w", err)
-		}
-		h.View.PutSession(stored)
-		if err := h.Barrier.CatchUp(ctx); err != nil {
-			return domain.SessionState{}, err
-		}
-		cur, _ = h.View.Session(cur.Session.SessionID)
-		if cur.Revision < stored.Revision {
-			cur = stored
-		}
-	}
-	return domain.SessionState{}, errors.New("session changed too often concurrently")
+	st, _, err := h.changeAs(ctx, cur, now, svcPrefix+domain.NewUUID(), func(s *domain.SessionState) bool { edit(s); return true }, typ)
+	return st, err
 }
 
 func (h *Sessions) publish(ctx context.Context, st domain.SessionState, typ, reqID string, now time.Time) error {

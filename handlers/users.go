@@ -16,6 +16,9 @@ import (
 type UserChange struct {
 	admin
 	Store UserStore
+	// Sessions ends the sessions of a user a change deletes or makes
+	// inactive (see endSessions); nil ends none.
+	Sessions *Sessions
 }
 
 // NewUserChange wires a UserChange.
@@ -49,19 +52,21 @@ func (h *UserChange) store(ctx context.Context, e domain.Event) error {
 // Handle applies one user command to its one outcome; an error is
 // transient.
 func (h *UserChange) Handle(ctx context.Context, in Input) (Output, error) {
-	ctx = withReplyRefused(ctx, in)
+	ctx = withReplyRefused(withPosition(ctx, in), in)
 	var cmd domain.UserCommand
-	return h.handle(ctx, "user", in, &cmd, func() string { return cmd.ChangeID }, func() error { return cmd.Validate() },
+	out, err := h.handle(ctx, "user", in, &cmd, func() string { return cmd.ChangeID }, func() error { return cmd.Validate() },
 		func(id string) (Output, error) { return h.apply(ctx, id, cmd) },
 		func(id string, err error) (Output, error) { return h.reject(ctx, id, cmd, err) })
+	return h.endSessions(ctx, out, err)
 }
 
 // Abandon ends a user command that exhausted its deliveries.
 func (h *UserChange) Abandon(ctx context.Context, in Input, cause error) (Output, error) {
-	ctx = withReplyRefused(ctx, in)
+	ctx = withReplyRefused(withPosition(ctx, in), in)
 	var cmd domain.UserCommand
-	return h.abandon(ctx, "user", in, &cmd, func() string { return cmd.ChangeID }, cause,
+	out, err := h.abandon(ctx, "user", in, &cmd, func() string { return cmd.ChangeID }, cause,
 		func(id string, err error) (Output, error) { return h.reject(ctx, id, cmd, err) })
+	return h.endSessions(ctx, out, err)
 }
 
 func (h *UserChange) apply(ctx context.Context, id string, cmd domain.UserCommand) (Output, error) {

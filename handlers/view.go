@@ -23,6 +23,7 @@ type View struct {
 	byEmail  map[string]string
 	sessions map[string]domain.SessionState
 	byToken  map[string]string
+	byUser   map[string]map[string]struct{} // user id -> its session ids
 	tokenOf  func(sessionID string) string
 }
 
@@ -45,6 +46,7 @@ func NewView(tokenOf func(sessionID string) string) *View {
 		byEmail:  map[string]string{},
 		sessions: map[string]domain.SessionState{},
 		byToken:  map[string]string{},
+		byUser:   map[string]map[string]struct{}{},
 		tokenOf:  tokenOf,
 	}
 	v.changed = sync.NewCond(&v.mu)
@@ -172,6 +174,7 @@ func (v *View) PutSession(st domain.SessionState) {
 	}
 	if _, ok := v.sessions[id]; !ok {
 		v.byToken[domain.TokenHash(v.tokenOf(id))] = id
+		v.indexUserSession(st.Session.UserID, id)
 	}
 	v.sessions[id] = st
 }
@@ -185,6 +188,7 @@ func (v *View) Sweep(cutoff time.Time) int {
 		if st.Session.ExpiresAt.Before(cutoff) {
 			delete(v.sessions, id)
 			delete(v.byToken, domain.TokenHash(v.tokenOf(id)))
+			v.unindexUserSession(st.Session.UserID, id)
 			n++
 		}
 	}

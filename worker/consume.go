@@ -129,6 +129,7 @@ func (r *runner) process(ctx context.Context, m jetstream.Msg, stop func()) {
 		Data:         m.Data(),
 		HeaderID:     hdr.Get(jetstream.MsgIDHeader),
 		StreamSeq:    md.Sequence.Stream,
+		Stream:       md.Stream,
 		Redelivered:  md.NumDelivered > 1,
 		PublishedAt:  md.Timestamp,
 		ReplyRefused: refusal != "",

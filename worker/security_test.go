@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jws"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -275,14 +276,14 @@ func resignJWT(t *testing.T, raw, kid string, key *ecdsa.PrivateKey) string {
 		header = base64.RawURLEncoding.EncodeToString(hb)
 	}
 	input := header + "." + parts[1]
-	sum := sha256.Sum256([]byte(input))
-	r, s, err := ecdsa.Sign(rand.Reader, key, sum[:])
+	signer, err := jws.SignerFor(jwa.ES256())
 	if err != nil {
 		t.Fatal(err)
 	}
-	sig := make([]byte, 64)
-	r.FillBytes(sig[:32])
-	s.FillBytes(sig[32:])
+	sig, err := signer.Sign(key, []byte(input))
+	if err != nil {
+		t.Fatal(err)
+	}
 	out := input + "." + base64.RawURLEncoding.EncodeToString(sig)
 	if out == raw {
 		t.Fatal("re-signing produced the genuine token")

@@ -54,8 +54,12 @@ type Worker struct {
 	runners []*runner
 	feed    *feed
 	service micro.Service
+	reads   micro.Service
 	keys    *keySource
 	bg      sync.WaitGroup
+
+	// readCalls counts reads service requests (registered once, in New).
+	readCalls *prometheus.CounterVec
 }
 
 // New checks the settings and builds a worker; Run starts it.
@@ -78,6 +82,7 @@ func New(cfg Config, d Deps) (*Worker, error) {
 		return w.issuer.Load().SessionToken(id).Reveal()
 	})
 	w.m = newMetrics(w.reg, w.view.Counts)
+	w.readCalls = newReadMetrics(w.reg)
 	return w, nil
 }
 
@@ -151,6 +156,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	if w.service != nil {
 		_ = w.service.Stop()
 	}
+	if w.reads != nil {
+		_ = w.reads.Stop()
+	}
 	for _, r := range w.runners {
 		drainErr = errors.Join(drainErr, r.drain(dctx))
 	}
@@ -175,6 +183,10 @@ func (w *Worker) stopParts() {
 	if w.service != nil {
 		_ = w.service.Stop()
 		w.service = nil
+	}
+	if w.reads != nil {
+		_ = w.reads.Stop()
+		w.reads = nil
 	}
 }
 
@@ -229,12 +241,14 @@ func (w *Worker) start(ctx, work context.Context) error {
 	}
 	done := &handlers.Completer{Outcomes: w.d.Store, Pub: pub, Apply: func(e domain.Event) { _ = w.view.ApplyEvent(0, e) }}
 	attest := &handlers.Attest{
-		View: w.view, Barrier: w.feed, Keys: w.keys, Replays: w.d.Store, Sessions: w.d.Store, Users: w.d.Store,
+		View: w.view, Barrier: w.feed, Keys: w.keys, Replays: w.d.Store, Sessions: w.d.Store, Revisions: w.d.Store, Users: w.d.Store,
 		Pub: pub, Done: done, Issuer: is, Now: w.now, Skew: cfg.ClockSkew, MaxTokenBytes: cfg.MaxTokenBytes,
 	}
 	rules := domain.ProfileRules{AllowHTTPJWKS: cfg.JWKSAllowLocal}
 	profiles := handlers.NewProfileChange(w.view, w.feed, done, w.now, w.d.Store, w.keys, rules)
+	sess := &handlers.Sessions{View: w.view, Barrier: w.feed, Sessions: w.d.Store, Pub: pub, Issuer: is, Now: w.now}
 	users := handlers.NewUserChange(w.view, w.feed, done, w.now, w.d.Store)
+	users.Sessions = sess // a user deleted or made inactive has its sessions ended
 	adminHandle := func(ctx context.Context, subject string, in handlers.Input) (handlers.Output, error) {
 		if strings.HasSuffix(subject, ".users.commands") {
 			return users.Handle(ctx, in)
@@ -262,9 +276,12 @@ func (w *Worker) start(ctx, work context.Context) error {
 			return err
 		}
 	}
-	sess := &handlers.Sessions{View: w.view, Barrier: w.feed, Sessions: w.d.Store, Pub: pub, Issuer: is, Now: w.now}
 	if w.service, err = startSessionsService(w.d.NC, cfg, sess, w.m, w.log); err != nil {
 		return fmt.Errorf("sessions service: %w", err)
+	}
+	reads := &handlers.Reads{View: w.view, Barrier: w.feed, Now: w.now}
+	if w.reads, err = startReadsService(w.d.NC, cfg, reads, w.readCalls, w.m, w.log); err != nil {
+		return fmt.Errorf("reads service: %w", err)
 	}
 	// Ready means the server knows the service's subscriptions.
 	return w.d.NC.FlushTimeout(5 * time.Second)

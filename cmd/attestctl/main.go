@@ -2,7 +2,7 @@
 // trusted-auth-token worker (attestd): it makes development keys and
 // tokens, applies profiles and users, sends attest requests, calls the
 // sessions service and watches or replays the event log, all over NATS as
-// the wire contract (shared/CONTRACT.md) describes.
+// the wire contract (docs/CONTRACT.md) describes.
 //
 // Replies are printed as indented JSON on stdout, events one per line;
 // errors go to stderr. Exit status: 0 on success, 1 on a failure or a reply
@@ -135,6 +135,10 @@ var commands = []*command{
 		summary: "exchange a trusted token for a user and, with -duration or a session, a session", run: cmdAttest},
 	{path: "events", synopsis: "[-replay] [-since 1h|RFC3339] [-filter PATTERN] [-n COUNT] [-no-follow]",
 		summary: "print events (one JSON object per line) as they arrive, or replay the audit log", run: cmdEvents},
+	{path: "audit check", synopsis: "[-stream attest|admin] [-since T] [-until T] [-from-seq N] [-to-seq N] [-json]",
+		summary: "check that every sequence of the command stream has exactly one event (exit 1 when one is lost or doubled)", run: cmdAuditCheck},
+	{path: "audit summary", synopsis: "[-since 24h|RFC3339] [-until T] [-json]",
+		summary: "count attest outcomes per profile and error type over a window", run: cmdAuditSummary},
 	{path: "sessions authenticate", synopsis: "(-session-token T | -session-jwt J) [-duration MINUTES]",
 		summary: "check a session and get a fresh session JWT", run: cmdSessionsAuthenticate},
 	{path: "sessions revoke", synopsis: "-session-id ID | -session-token T | -session-jwt J",

@@ -1,15 +1,8 @@
 package main
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/rand"
-	"crypto/rsa"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"math/big"
 	"slices"
 	"strings"
 	"time"
@@ -97,97 +90,10 @@ func cmdTokenMint(c *cli, cmd *command, args []string) error {
 	for _, cl := range extra {
 		claims[cl.name] = cl.value
 	}
-	tok, err := mintToken(key, *alg, *kid, claims)
+	tok, err := domain.SignJWT(key, *alg, *kid, claims)
 	if err != nil {
 		return err
 	}
 	_, err = fmt.Fprintln(c.stdout, tok)
 	return err
-}
-
-// mintToken returns the compact JWS of claims signed with key under alg,
-// with typ JWT and, when not empty, kid in the header.
-func mintToken(key crypto.Signer, alg, kid string, claims map[string]any) (string, error) {
-	header := map[string]string{"alg": alg, "typ": "JWT"}
-	if kid != "" {
-		header["kid"] = kid
-	}
-	hb, err := json.Marshal(header)
-	if err != nil {
-		return "", err
-	}
-	pb, err := json.Marshal(claims)
-	if err != nil {
-		return "", fmt.Errorf("encode claims: %w", err)
-	}
-	enc := base64.RawURLEncoding
-	input := enc.EncodeToString(hb) + "." + enc.EncodeToString(pb)
-	sig, err := signJWS(key, alg, []byte(input))
-	if err != nil {
-		return "", err
-	}
-	return input + "." + enc.EncodeToString(sig), nil
-}
-
-// signJWS signs the JWS signing input as RFC 7518 says for alg: ECDSA as
-// raw r||s of the curve's size, RSA PKCS #1 v1.5 or PSS (salt length equal
-// to the hash), Ed25519 over the input itself.
-func signJWS(key crypto.Signer, alg string, input []byte) ([]byte, error) {
-	if alg == "EdDSA" {
-		k, ok := key.(ed25519.PrivateKey)
-		if !ok {
-			return nil, fmt.Errorf("EdDSA needs an Ed25519 key, not %T", key)
-		}
-		return ed25519.Sign(k, input), nil
-	}
-	if len(alg) != 5 {
-		return nil, fmt.Errorf("unsupported algorithm %q", alg)
-	}
-	var h crypto.Hash
-	switch alg[2:] {
-	case "256":
-		h = crypto.SHA256
-	case "384":
-		h = crypto.SHA384
-	case "512":
-		h = crypto.SHA512
-	default:
-		return nil, fmt.Errorf("unsupported algorithm %q", alg)
-	}
-	hh := h.New()
-	hh.Write(input)
-	digest := hh.Sum(nil)
-	switch alg[:2] {
-	case "ES":
-		k, ok := key.(*ecdsa.PrivateKey)
-		if !ok {
-			return nil, fmt.Errorf("%s needs an EC key, not %T", alg, key)
-		}
-		r, s, err := ecdsa.Sign(rand.Reader, k, digest)
-		if err != nil {
-			return nil, err
-		}
-		size := (k.Curve.Params().BitSize + 7) / 8
-		return append(fixed(r, size), fixed(s, size)...), nil
-	case "RS":
-		k, ok := key.(*rsa.PrivateKey)
-		if !ok {
-			return nil, fmt.Errorf("%s needs an RSA key, not %T", alg, key)
-		}
-		return rsa.SignPKCS1v15(rand.Reader, k, h, digest)
-	case "PS":
-		k, ok := key.(*rsa.PrivateKey)
-		if !ok {
-			return nil, fmt.Errorf("%s needs an RSA key, not %T", alg, key)
-		}
-		return rsa.SignPSS(rand.Reader, k, h, digest, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
-	}
-	return nil, fmt.Errorf("unsupported algorithm %q", alg)
-}
-
-// fixed returns n as a big-endian number of exactly size bytes.
-func fixed(n *big.Int, size int) []byte {
-	b := make([]byte, size)
-	n.FillBytes(b)
-	return b
 }

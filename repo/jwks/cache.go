@@ -143,6 +143,10 @@ type entry struct {
 	failures    int // consecutive failed fetches
 	lastErr     error
 	inflight    *call
+	// notified is closed once the callbacks of the latest refresh have
+	// run: each refresh waits for its predecessor's before running its
+	// own, so OnChange and OnFailure see a URL's refreshes in order.
+	notified chan struct{}
 }
 
 // call is one fetch in flight that any number of callers may wait for.

@@ -10,9 +10,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	jwxjwk "github.com/lestrrat-go/jwx/v3/jwk"
 
 	"github.com/tat-worker/attest/domain"
 )
@@ -98,7 +102,61 @@ func TestParseJWKSFilters(t *testing.T) {
 			if !k.Key.(interface{ Equal(crypto.PublicKey) bool }).Equal(tc.key.pub) {
 				t.Fatal("parsed key differs from the published one")
 			}
+			// Differential: jwx parses the key as served, whole, to the
+			// same key; we may only refuse more.
+			raw, err := json.Marshal(tc.key.fields)
+			if err != nil {
+				t.Fatal(err)
+			}
+			jk, err := jwxjwk.ParseKey(raw)
+			if err != nil {
+				t.Fatalf("we accepted a JWK jwk.ParseKey refuses: %v", err)
+			}
+			var pub any
+			if err := jwxjwk.Export(jk, &pub); err != nil || !k.Key.(interface{ Equal(crypto.PublicKey) bool }).Equal(pub) {
+				t.Fatalf("jwx exports another key (%v)", err)
+			}
 		})
+	}
+}
+
+// TestPublicSetReadByJWX: the set the fleet shares parses with jwk.Parse
+// (its strict set parsing) to the same keys, and jwx's thumbprint of each
+// is the one we compute.
+func TestPublicSetReadByJWX(t *testing.T) {
+	t.Parallel()
+	keys := []jwk{
+		rsaJWK(t, "rsa", 2048), ecJWK(t, "", elliptic.P256()), ecJWK(t, "p384", elliptic.P384()),
+		ecJWK(t, "", elliptic.P521()), edJWK(t, ""), edJWK(t, "ed").with("use", "sig", "x5t", "ignored"),
+	}
+	ours, set, err := PublicSet(setJSON(t, keys...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := jwxjwk.Parse(set)
+	if err != nil {
+		t.Fatalf("jwk.Parse refuses the shared set: %v", err)
+	}
+	if theirs.Len() != len(ours) {
+		t.Fatalf("jwk.Parse reads %d keys, we %d", theirs.Len(), len(ours))
+	}
+	for i, k := range ours {
+		jk, _ := theirs.Key(i)
+		var pub any
+		if err := jwxjwk.Export(jk, &pub); err != nil || !k.Key.(interface{ Equal(crypto.PublicKey) bool }).Equal(pub) {
+			t.Fatalf("key %d: jwx exports another key (%v)", i, err)
+		}
+		sum, err := jk.Thumbprint(crypto.SHA256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tp, err := domain.JWKThumbprint(k.Key)
+		if err != nil || b64url(sum) != tp {
+			t.Fatalf("key %d: jwx thumbprint %s, ours %s (%v)", i, b64url(sum), tp, err)
+		}
+		if kid, _ := jk.KeyID(); kid != "" && kid != k.KID {
+			t.Fatalf("key %d: jwx reads kid %q, we %q", i, kid, k.KID)
+		}
 	}
 }
 
@@ -204,5 +262,235 @@ func TestPublicSetDropsPrivateMaterial(t *testing.T) {
 	again, err := ParseJWKS(set)
 	if err != nil || len(again) != 1 || again[0].KID != "pub" {
 		t.Fatalf("shared set does not parse back: %v %v", again, err)
+	}
+}
+
+// members renders k's members as JSON members, in a fixed order, without
+// the braces, so a test can add raw ones (a name twice, a name in another
+// case) that a map cannot hold.
+func members(t *testing.T, k jwk) string {
+	t.Helper()
+	names := make([]string, 0, len(k.fields))
+	for name := range k.fields {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	parts := make([]string, 0, len(names))
+	for _, name := range names {
+		v, err := json.Marshal(k.fields[name])
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, fmt.Sprintf("%q:%s", name, v))
+	}
+	return strings.Join(parts, ",")
+}
+
+// sameKeys reports whether two parses read the same keys.
+func sameKeys(a, b []domain.PublicKey) bool {
+	return slices.EqualFunc(a, b, func(x, y domain.PublicKey) bool {
+		return x.KID == y.KID && slices.Equal(x.Algs, y.Algs) &&
+			x.Key.(interface{ Equal(crypto.PublicKey) bool }).Equal(y.Key)
+	})
+}
+
+// TestParseJWKSExactMemberNames: a key with a member named like a JWK
+// member in another case is refused, whether or not the exact member is
+// there too. encoding/json would read "KID" as kid (the last of the two
+// when both are sent), while the shared copy keeps exact names, so two
+// workers could read one key under two kids.
+func TestParseJWKSExactMemberNames(t *testing.T) {
+	t.Parallel()
+	ec := ecJWK(t, "ec", elliptic.P256())
+	other := ecJWK(t, "other", elliptic.P256())
+	companion := ecJWK(t, "companion", elliptic.P256())
+	for _, tc := range []struct {
+		name  string
+		extra string // raw members added to ec's
+	}{
+		{"KID alone", `"KID":"evil"`},
+		{"Kid beside kid", `"Kid":"evil"`},
+		{"KID before kid", `"KID":"evil"`}, // members sorts KID before kid
+		{"ALG", `"ALG":"ES256"`},
+		{"Alg naming another algorithm", `"Alg":"ES384"`},
+		{"KTY", `"KTY":"oct"`},
+		{"Crv", `"Crv":"P-384"`},
+		{"X", `"X":` + strconv.Quote(other.fields["x"].(string))},
+		{"USE", `"USE":"enc"`},
+		{"Key_Ops", `"Key_Ops":["encrypt"]`},
+		{"private D", `"D":"AAAA"`},
+		{"Kelvin sign for k in kty", `"\u212aty":"oct"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			body := []byte(`{"keys":[{` + members(t, ec) + `,` + tc.extra + `},{` + members(t, companion) + `}]}`)
+			keys, err := ParseJWKS(body)
+			if err != nil {
+				t.Fatalf("ParseJWKS: %v", err)
+			}
+			if len(keys) != 1 || keys[0].KID != "companion" {
+				t.Fatalf("keys %v: the key with %s was not refused", keys, tc.extra)
+			}
+			// Alone in its set, the reason is given.
+			_, err = ParseJWKS([]byte(`{"keys":[{` + members(t, ec) + `,` + tc.extra + `}]}`))
+			if !errors.Is(err, ErrNoUsableKeys) || !strings.Contains(err.Error(), "in another case") {
+				t.Fatalf("err = %v, want the key refused for a name in another case", err)
+			}
+		})
+	}
+	// Other members, in any case, are ignored as before.
+	keys, err := ParseJWKS([]byte(`{"keys":[{` + members(t, ec) + `,"X5Z":"a","Ext":true,"KeyId":"z"}]}`))
+	if err != nil || len(keys) != 1 || keys[0].KID != "ec" {
+		t.Fatalf("keys %v, err %v", keys, err)
+	}
+}
+
+// TestParseJWKSRefusesAmbiguousSets: a set that two readers could read two
+// ways is refused whole: a member name twice anywhere (compared after
+// unescaping), "keys" in another case, nesting deeper than
+// domain.MaxJSONDepth, invalid UTF-8, data after the set.
+func TestParseJWKSRefusesAmbiguousSets(t *testing.T) {
+	t.Parallel()
+	ec := ecJWK(t, "ec", elliptic.P256())
+	other := ecJWK(t, "other", elliptic.P256())
+	key := "{" + members(t, ec) + "}"
+	for _, tc := range []struct {
+		name, body, want string
+	}{
+		{"kid twice", `{"keys":[{` + members(t, ec) + `,"kid":"evil"}]}`, "duplicate member name"},
+		{"x twice", `{"keys":[{` + members(t, ec) + `,"x":` + strconv.Quote(other.fields["x"].(string)) + `}]}`, "duplicate member name"},
+		{"kid twice, once escaped", `{"keys":[{` + members(t, ec) + `,"\u006bid":"evil"}]}`, "duplicate member name"},
+		{"alg twice", `{"keys":[{` + members(t, ec) + `,"alg":"ES256","alg":"none"}]}`, "duplicate member name"},
+		{"keys twice", `{"keys":[` + key + `],"keys":[]}`, "duplicate member name"},
+		{"a name twice in an unknown member", `{"keys":[{` + members(t, ec) + `,"ext":{"a":1,"a":2}}]}`, "duplicate member name"},
+		{"a name twice beside keys", `{"keys":[` + key + `],"meta":{"v":1,"v":2}}`, "duplicate member name"},
+		{"Keys beside keys", `{"keys":[` + key + `],"Keys":[]}`, "in another case"},
+		{"KEYS alone", `{"KEYS":[` + key + `]}`, "in another case"},
+		{"nested too deep beside keys", `{"keys":[` + key + `],"x":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}`, "nested deeper than"},
+		{"nested too deep in a key", `{"keys":[{` + members(t, ec) + `,"ext":` + strings.Repeat(`{"a":`, 40) + "0" + strings.Repeat("}", 40) + `}]}`, "nested deeper than"},
+		{"30000 unclosed arrays", `{"keys":` + strings.Repeat("[", 30000), "nested deeper than"},
+		{"invalid UTF-8", "{\"keys\":[" + key + "],\"n\":\"\xff\"}", "UTF-8"},
+		{"data after the set", `{"keys":[` + key + `]}{"keys":[]}`, "data after"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			keys, err := ParseJWKS([]byte(tc.body))
+			if err == nil {
+				t.Fatalf("ParseJWKS = %v, want the set refused", keys)
+			}
+			if errors.Is(err, ErrNoUsableKeys) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want the set refused for %q", err, tc.want)
+			}
+			if _, _, err := PublicSet([]byte(tc.body)); err == nil {
+				t.Fatal("PublicSet accepted the set")
+			}
+		})
+	}
+}
+
+// TestParseJWKSMemberTypes: a member the parser reads must be a string
+// (key_ops an array of strings); null is not absent.
+func TestParseJWKSMemberTypes(t *testing.T) {
+	t.Parallel()
+	ec := ecJWK(t, "ec", elliptic.P256())
+	for _, tc := range []struct{ name, extra, want string }{
+		{"kid a number", `"kid":7`, `"kid" is not a string`},
+		{"kid null", `"kid":null`, `"kid" is not a string`},
+		{"d null", `"d":null`, `"d" is not a string`},
+		{"use an array", `"use":["sig"]`, `"use" is not a string`},
+		{"key_ops a string", `"key_ops":"verify"`, `"key_ops" is not an array`},
+		{"key_ops with a number", `"key_ops":["verify",1]`, `"key_ops" holds a value`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			k := ec.with(strings.Trim(strings.SplitN(tc.extra, ":", 2)[0], `"`), nil)
+			_, err := ParseJWKS([]byte(`{"keys":[{` + members(t, k) + `,` + tc.extra + `}]}`))
+			if !errors.Is(err, ErrNoUsableKeys) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestSharedSetReadsTheSame: what a worker shares (PublicSet) parses to the
+// keys it parsed itself from the body, for sets with keys listed twice,
+// escaped names and unknown members: two workers cannot disagree.
+func TestSharedSetReadsTheSame(t *testing.T) {
+	t.Parallel()
+	ec := ecJWK(t, "ec", elliptic.P256())
+	ed := edJWK(t, "")
+	rsaKey := rsaJWK(t, "rsa", 2048).with("alg", "PS256")
+	for name, body := range map[string]string{
+		"plain":                `{"keys":[{` + members(t, ec) + `},{` + members(t, ed) + `},{` + members(t, rsaKey) + `}]}`,
+		"a key listed twice":   `{"keys":[{` + members(t, ec) + `},{` + members(t, ec) + `}]}`,
+		"two keys, one kid":    `{"keys":[{` + members(t, ec) + `},{` + members(t, ecJWK(t, "ec", elliptic.P256())) + `}]}`,
+		"escaped member names": `{"keys":[{` + strings.Replace(members(t, ec), `"kid"`, `"\u006bid"`, 1) + `}]}`,
+		"unknown members":      `{"keys":[{` + members(t, ec) + `,"x5t":"a","ext":{"KID":"z"}}],"KID":"set"}`,
+		"html in a kid":        `{"keys":[{` + members(t, ec.with("kid", "<a&b>")) + `}]}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			keys, shared, err := PublicSet([]byte(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			again, err := ParseJWKS(shared)
+			if err != nil {
+				t.Fatalf("the shared set %s does not parse: %v", shared, err)
+			}
+			if !sameKeys(keys, again) {
+				t.Fatalf("the fetcher read %v, the shared set %v", keys, again)
+			}
+		})
+	}
+}
+
+// TestParseJWKSCostIsLinear: parsing a set costs memory linear in its size,
+// whatever its shape, up to the default fetch cap (512 KiB). The strict
+// decoder reads every value by token, and encoding/json allocates a few
+// objects for each scalar it reads from a stream, so a body of tiny values
+// is the worst case: about 100 bytes and 3 objects per byte (a 512 KiB
+// set of zeros costs some 54 MB, transiently). The bound is 128 B/B and 4
+// objects per byte; a walk that grew with depth or with the number of
+// members would cost orders of magnitude more.
+func TestParseJWKSCostIsLinear(t *testing.T) {
+	// Not parallel: the counts are process-wide.
+	const size = 512 << 10
+	key := "{" + members(t, ecJWK(t, "ec", elliptic.P256())) + "}"
+	list := func(head, unit, tail string) []byte {
+		n := (size - len(head) - len(tail) + 1) / (len(unit) + 1)
+		return []byte(head + strings.TrimSuffix(strings.Repeat(unit+",", n), ",") + tail)
+	}
+	var manyNames strings.Builder
+	for i := 0; manyNames.Len() < size-100; i++ {
+		fmt.Fprintf(&manyNames, `"m%x":0,`, i)
+	}
+	for _, tc := range []struct {
+		name string
+		body []byte
+	}{
+		{"tiny numbers beside the keys", list(`{"keys":[`+key+`],"x":[`, "0", "]}")},
+		{"empty arrays beside the keys", list(`{"keys":[`+key+`],"x":[`, "[]", "]}")},
+		{"empty objects as keys", list(`{"keys":[`, "{}", "]}")},
+		{"many member names in a key", []byte(`{"keys":[{` + manyNames.String() + members(t, ecJWK(t, "ec", elliptic.P256())) + `}]}`)},
+		{"deepest legal nesting, repeated", list(`{"keys":[`+key+`],"x":[`, strings.Repeat("[", domain.MaxJSONDepth-2)+strings.Repeat("]", domain.MaxJSONDepth-2), "]}")},
+		{"unclosed arrays", []byte(`{"keys":` + strings.Repeat("[", size-10))},
+		{"one long string", []byte(`{"keys":[` + key + `],"x":"` + strings.Repeat("a", size-100) + `"}`)},
+	} {
+		_, _ = ParseJWKS(tc.body) // warm up
+		var before, after runtime.MemStats
+		prev := runtime.GOMAXPROCS(1)
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		_, err := ParseJWKS(tc.body)
+		runtime.ReadMemStats(&after)
+		runtime.GOMAXPROCS(prev)
+		n := float64(len(tc.body))
+		perByte := float64(after.TotalAlloc-before.TotalAlloc) / n
+		objPerByte := float64(after.Mallocs-before.Mallocs) / n
+		t.Logf("%-35s %7d B  %6.1f B/B  %.3f allocs/B  err=%v", tc.name, len(tc.body), perByte, objPerByte, err != nil)
+		if perByte > 128 || objPerByte > 4 {
+			t.Errorf("%s: %.1f bytes and %.3f objects allocated per byte", tc.name, perByte, objPerByte)
+		}
 	}
 }

@@ -66,8 +66,11 @@ func (c *Cache) refresh(ctx context.Context, url string, e *entry, cl *call, m m
 	current := c.entries[url] == e
 	e.inflight = nil
 	var added, removed []string
+	var prev, mine chan struct{}
 	if current {
 		added, removed = c.applyLocked(e, out)
+		prev, mine = e.notified, make(chan struct{})
+		e.notified = mine
 	}
 	c.mu.Unlock()
 
@@ -77,12 +80,18 @@ func (c *Cache) refresh(ctx context.Context, url string, e *entry, cl *call, m m
 	close(cl.done)
 	c.signal()
 	if current {
+		// In the order the refreshes were applied: a later refresh's
+		// change must not be reported before an earlier one's.
+		if prev != nil {
+			<-prev
+		}
 		if out.fetchErr != nil && c.cfg.OnFailure != nil {
 			c.cfg.OnFailure(url, out.fetchErr)
 		}
 		if (len(added) > 0 || len(removed) > 0) && c.cfg.OnChange != nil {
 			c.cfg.OnChange(url, added, removed)
 		}
+		close(mine)
 	}
 }
 

@@ -15,17 +15,17 @@ var errConflict = domain.ErrConflict
 // outcomeModel is the stored form of a domain.Outcome. Reply and event are
 // kept as the JSON they are sent as; neither holds a bearer secret.
 type outcomeModel struct {
-	ID          string    `bson:"_id"`
-	Fingerprint string    `bson:"fingerprint,omitempty"`
-	StatusCode  int       `bson:"status_code"`
-	Reply       string    `bson:"reply"`
-	SessionID   string    `bson:"session_id,omitempty"`
+	ID          string `bson:"_id"`
+	Fingerprint string `bson:"fingerprint,omitempty"`
+	StatusCode  int    `bson:"status_code"`
+	Reply       string `bson:"reply"`
+	SessionID   string `bson:"session_id,omitempty"`
 	// SecretsUntil: zero (absent in outcomes stored before it existed)
 	// means a repeat gets no secrets.
 	SecretsUntil time.Time `bson:"secrets_until"`
-	Event       string    `bson:"event"`
-	Published   bool      `bson:"published"`
-	CreatedAt   time.Time `bson:"created_at"`
+	Event        string    `bson:"event"`
+	Published    bool      `bson:"published"`
+	CreatedAt    time.Time `bson:"created_at"`
 }
 
 func (m outcomeModel) domain() (domain.Outcome, error) {

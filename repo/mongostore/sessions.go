@@ -61,6 +61,32 @@ func (s *Store) InsertRevision(ctx context.Context, st domain.SessionState, requ
 	return stored, m.RequestID, errConflict
 }
 
+// RevisionBy returns the latest revision of sessionID that requestID
+// stored, if any. Only a request given up after its deliveries reads it
+// (off the hot path): it announces what an earlier delivery stored.
+func (s *Store) RevisionBy(ctx context.Context, sessionID, requestID string) (domain.SessionState, bool, error) {
+	cur, err := s.db.Collection(collSessions).Find(ctx, bson.M{"session_id": sessionID, "request_id": requestID})
+	if err != nil {
+		return domain.SessionState{}, false, fmt.Errorf("find revisions of %s: %w", sessionID, err)
+	}
+	defer cur.Close(ctx)
+	var latest *revisionModel
+	for cur.Next(ctx) {
+		var m revisionModel
+		if err := cur.Decode(&m); err != nil {
+			return domain.SessionState{}, false, fmt.Errorf("decode session revision: %w", err)
+		}
+		if latest == nil || m.Revision > latest.Revision {
+			latest = &m
+		}
+	}
+	if err := cur.Err(); err != nil || latest == nil {
+		return domain.SessionState{}, false, err
+	}
+	st, err := latest.state()
+	return st, err == nil, err
+}
+
 // LoadSessions returns the latest revision of every session whose latest
 // revision ends after since (one scan at start). The latest revision
 // decides: an older one with a longer expiry never stands in for a session

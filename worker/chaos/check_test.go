@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tat-worker/attest/domain"
+	"github.com/tat-worker/attest/worker/audit"
 )
 
 // checkOpts loosen the check for tests that expect some failures.
@@ -260,6 +261,22 @@ func (h *harness) check(l *load, o checkOpts) summary {
 	for _, id := range sum.internal {
 		if deadFor[id] == 0 {
 			bad("request %s ended in internal_server_error without a dead letter", id)
+		}
+	}
+
+	// The audit (attestctl audit check): every sequence of the attest
+	// stream maps to exactly one event (outcome or attest.repeated).
+	actx, acancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	rep, err := audit.Check(actx, h.js, audit.Options{Commands: attestStream, Events: eventsStream, FromSeq: 1})
+	acancel()
+	if err != nil {
+		bad("audit: %v", err)
+	} else {
+		for _, f := range rep.Findings {
+			bad("audit: %s seq %d %s %v", attestStream, f.Seq, f.Kind, f.Events)
+		}
+		if rep.Checked != rep.LastSeq {
+			bad("audit: %d of the %d sequences of %s checked", rep.Checked, rep.LastSeq, attestStream)
 		}
 	}
 

@@ -4,13 +4,15 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"testing"
 	"time"
+
+	"github.com/lestrrat-go/jwx/v3/jwk"
+
+	"github.com/tat-worker/attest/domain"
 )
 
 // Issuer is a third party that signs trusted tokens with an ES256 key.
@@ -36,11 +38,26 @@ func (i *Issuer) PublicPEM() string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 }
 
-// JWK returns the public key as a JWK with the issuer's kid.
+// JWK returns the public key as a JWK (exported by jwx) with the issuer's
+// kid and use sig.
 func (i *Issuer) JWK() map[string]any {
-	raw, _ := i.Key.PublicKey.Bytes()
-	return map[string]any{"kty": "EC", "crv": "P-256", "kid": i.KID, "use": "sig",
-		"x": base64.RawURLEncoding.EncodeToString(raw[1:33]), "y": base64.RawURLEncoding.EncodeToString(raw[33:])}
+	k, err := jwk.Import(&i.Key.PublicKey)
+	if err != nil {
+		panic(err)
+	}
+	if i.KID != "" {
+		_ = k.Set(jwk.KeyIDKey, i.KID)
+	}
+	_ = k.Set(jwk.KeyUsageKey, "sig")
+	b, err := json.Marshal(k)
+	if err != nil {
+		panic(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		panic(err)
+	}
+	return m
 }
 
 // Token signs claims: iss, aud, iat, nbf and exp (10 minutes) are filled in
@@ -55,20 +72,9 @@ func (i *Issuer) Token(claims map[string]any) string {
 		}
 		c[k] = v
 	}
-	hdr := map[string]any{"alg": "ES256", "typ": "JWT"}
-	if i.KID != "" {
-		hdr["kid"] = i.KID
-	}
-	hb, _ := json.Marshal(hdr)
-	pb, _ := json.Marshal(c)
-	input := base64.RawURLEncoding.EncodeToString(hb) + "." + base64.RawURLEncoding.EncodeToString(pb)
-	sum := sha256.Sum256([]byte(input))
-	r, s, err := ecdsa.Sign(rand.Reader, i.Key, sum[:])
+	tok, err := domain.SignJWT(i.Key, "ES256", i.KID, c)
 	if err != nil {
 		panic(err)
 	}
-	sig := make([]byte, 64)
-	r.FillBytes(sig[:32])
-	s.FillBytes(sig[32:])
-	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
+	return tok
 }
