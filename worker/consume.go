@@ -23,6 +23,10 @@ const ReplyHeader = "Tat-Reply-To"
 // errDeliveriesExhausted is the cause of a delivery past MaxDeliver.
 var errDeliveriesExhausted = errors.New("deliveries exhausted")
 
+// errEventAsCommand is the dead letter's reason for an event delivered
+// into a command stream.
+var errEventAsCommand = errors.New("an event (it carries " + SignatureHeader + ") delivered into a command stream: dropped without an outcome")
+
 type handleFunc func(ctx context.Context, subject string, in handlers.Input) (handlers.Output, error)
 
 // runner consumes one durable consumer with a bounded number of messages
@@ -112,11 +116,15 @@ func (r *runner) process(ctx context.Context, m jetstream.Msg, stop func()) {
 		// An event, not a command: a consumer of the events stream whose
 		// deliver subject is a command subject. Deciding it would publish
 		// an outcome event, delivered back here in turn: a loop. It is
-		// dropped, with no outcome.
+		// dropped with no outcome (an audit check shows its sequence as
+		// lost), and a dead letter records where and why.
 		stop()
 		r.m.eventsRefused.WithLabelValues("delivered_as_command").Inc()
 		r.sampled.Warn().Str("kind", r.kind).Uint64("stream_seq", md.Sequence.Stream).
 			Msg("an event arrived as a command (a consumer of the events stream delivers into a command subject); dropped")
+		dctx, cancel := context.WithTimeout(ctx, r.cfg.AckWait)
+		r.deadLetter(dctx, m, md, errEventAsCommand)
+		cancel()
 		_ = m.Term()
 		return
 	}

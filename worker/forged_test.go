@@ -231,6 +231,10 @@ func TestEventDeliveredIntoACommandStreamIsDropped(t *testing.T) {
 	if after := len(f.env.Events()); after != before {
 		t.Fatalf("the echoed events made %d new events", after-before)
 	}
+	dead := f.env.RawStreamData("TAT_DEADLETTER")
+	if len(dead) < before || !strings.Contains(string(dead[0]), "delivered into a command stream") {
+		t.Fatalf("%d dead letters for %d dropped events: %q", len(dead), before, dead)
+	}
 	mustStatus(t, f.attest("after-echo", nil), 200)
 }
 
