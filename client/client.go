@@ -36,6 +36,7 @@ type Client struct {
 	prefix  string
 	app     string
 	inbox   string // the WithInboxPrefix prefix; "" uses nc.NewInbox()
+	jsAPI   string // the WithJetStreamAPIPrefix prefix; "" is the account's own $JS.API
 	timeout time.Duration
 	ackWait time.Duration
 	dedup   time.Duration
@@ -69,6 +70,15 @@ func WithApp(app string) Option { return func(c *Client) { c.app = app } }
 // worker never replies there (New refuses it).
 func WithInboxPrefix(prefix string) Option {
 	return func(c *Client) { c.inbox = strings.TrimSuffix(prefix, ".") }
+}
+
+// WithJetStreamAPIPrefix reaches JetStream through an API prefix other
+// than the account's own $JS.API: an account that imports the worker
+// account's JetStream API under, say, $JS.TAT.API (an auditor reading
+// the events stream) gives that prefix. It applies to Events, whose
+// ordered consumer is made through the API; command publishes need none.
+func WithJetStreamAPIPrefix(prefix string) Option {
+	return func(c *Client) { c.jsAPI = strings.TrimSuffix(prefix, ".") }
 }
 
 // WithTimeout bounds a call whose context has no deadline (default 10 s; 0
@@ -122,6 +132,9 @@ func New(nc *nats.Conn, opts ...Option) (*Client, error) {
 		c.dedup = DefaultCommandDedupWindow
 	}
 	js, err := jetstream.New(nc)
+	if c.jsAPI != "" {
+		js, err = jetstream.NewWithAPIPrefix(nc, c.jsAPI)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("tat: jetstream: %w", err)
 	}

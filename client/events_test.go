@@ -190,3 +190,26 @@ func TestEventsFollow(t *testing.T) {
 		t.Fatal("the iteration did not end with its context")
 	}
 }
+
+// TestEventsThroughAnAPIPrefix: WithJetStreamAPIPrefix makes the events
+// consumer through that prefix (an account importing the worker's
+// JetStream API); a prefix nobody serves gets no consumer.
+func TestEventsThroughAnAPIPrefix(t *testing.T) {
+	c := newClient(t, client.WithJetStreamAPIPrefix("$JS.API."))
+	n := 0
+	for _, err := range c.Events(testCtx(t), client.EventFilter{StartSeq: 1, UntilCaughtUp: true}) {
+		if err != nil {
+			t.Fatalf("through $JS.API: %v", err)
+		}
+		n++
+	}
+	if n == 0 {
+		t.Fatal("through $JS.API: no event read")
+	}
+	c = newClient(t, client.WithJetStreamAPIPrefix("$JS.NOBODY.API"), client.WithTimeout(time.Second))
+	for ev, err := range c.Events(context.Background(), client.EventFilter{StartSeq: 1, UntilCaughtUp: true}) {
+		if ev != nil || err == nil {
+			t.Fatalf("through a prefix nobody serves: %v, %v", ev, err)
+		}
+	}
+}
