@@ -54,7 +54,6 @@ func cmdAuditCheck(c *cli, cmd *command, args []string) error {
 	until := fs.String("until", "", "check the sequences stored before a `TIME` (default: up to the stream's last)")
 	from := fs.Uint64("from-seq", 0, "check from stream sequence `N` on, strictly: none is taken as unaudited (default: 1, or the first sequence events name when older events have none)")
 	to := fs.Uint64("to-seq", 0, "check up to stream sequence `N` (default: the stream's last)")
-	asJSON := fs.Bool("json", false, "print the report as one JSON object")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
@@ -83,7 +82,7 @@ func cmdAuditCheck(c *cli, cmd *command, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if c.g.json {
 		err = printJSON(c.stdout, r)
 	} else {
 		err = writeReport(c.stdout, r)
@@ -144,7 +143,6 @@ func cmdAuditSummary(c *cli, cmd *command, args []string) error {
 	fs := c.flags(cmd)
 	since := fs.String("since", "24h", "count events stored from a `TIME`: a duration ago (1h) or an RFC 3339 time")
 	until := fs.String("until", "", "count events stored before a `TIME` (default: now)")
-	asJSON := fs.Bool("json", false, "print the summary as one JSON object")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
@@ -166,7 +164,7 @@ func cmdAuditSummary(c *cli, cmd *command, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if c.g.json {
 		return printJSON(c.stdout, sum)
 	}
 	end := "now"
@@ -188,18 +186,19 @@ func cmdAuditSummary(c *cli, cmd *command, args []string) error {
 }
 
 // jetstream connects and returns a JetStream context (see jetStream) and
-// what closes it.
+// what closes it. The audit reads streams directly, which the client does
+// not: it works on stream sequences and messages still queued.
 func (c *cli) jetstream() (jetstream.JetStream, func(), error) {
-	nc, err := c.connect()
+	cn, err := c.connect()
 	if err != nil {
 		return nil, nil, err
 	}
-	js, err := c.jetStream(nc)
+	js, err := cn.jetStream()
 	if err != nil {
-		nc.Close()
+		cn.nc.Close()
 		return nil, nil, err
 	}
-	return js, nc.Close, nil
+	return js, cn.nc.Close, nil
 }
 
 // progress shows how far a long walk is on one line of a terminal's

@@ -4,194 +4,174 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
+	"reflect"
+	"slices"
 	"strings"
 
-	"github.com/google/uuid"
-
+	"github.com/tat-worker/attest/client"
 	"github.com/tat-worker/attest/domain"
 )
 
-// Commands of sections 3 to 5 of the contract: each is published to its
-// JetStream subject and its one reply awaited (see publishAndWait).
-
-// adminKind is "profile" or "user": the key of the object in a command,
-// and the name of its id field with "_id".
-type adminKind string
-
-const (
-	kindProfile adminKind = "profile"
-	kindUser    adminKind = "user"
-)
-
-// subject is where commands of this kind go: <prefix>.profiles.commands or
-// <prefix>.users.commands.
-func (k adminKind) subject(g globals) string { return g.subject(string(k)+"s", "commands") }
-
-func cmdProfileApply(c *cli, cmd *command, args []string) error {
-	return applyAdmin(c, cmd, kindProfile, args)
-}
-
-func cmdProfileDelete(c *cli, cmd *command, args []string) error {
-	return deleteAdmin(c, cmd, kindProfile, args)
-}
-
-func cmdUserApply(c *cli, cmd *command, args []string) error {
-	return applyAdmin(c, cmd, kindUser, args)
-}
-
-func cmdUserDelete(c *cli, cmd *command, args []string) error {
-	return deleteAdmin(c, cmd, kindUser, args)
-}
+// Profiles and users: commands (contract sections 4 and 5) and reads
+// (the tat-reads service), all through the client.
 
 // versionFlags are the flags every admin command takes.
 type versionFlags struct {
-	fs              *flag.FlagSet
+	fs              *flagSet
 	changeID        *string
 	expectedVersion *int64
 }
 
-func addVersionFlags(fs *flag.FlagSet, defaultID string) versionFlags {
+func addVersionFlags(fs *flagSet, defaultID string) versionFlags {
 	return versionFlags{
 		fs:              fs,
-		changeID:        fs.String("change-id", "", "the command's change_id, also its Nats-Msg-Id (default: "+defaultID+")"),
+		changeID:        fs.String("change-id", "", "the command's change_id `ID`, also its Nats-Msg-Id; the same id again gets the first outcome (default: "+defaultID+")"),
 		expectedVersion: fs.Int64("expected-version", 0, "send expected_version `N`: applied only if the stored version is N (0: must not exist yet)"),
 	}
+}
+
+// check refuses a -change-id the worker would refuse, before connecting.
+func (v versionFlags) check() error {
+	if *v.changeID != "" && !domain.ValidCommandID(*v.changeID) {
+		return usageErrorf("-change-id must be 1 to 128 characters of A-Za-z0-9._:-")
+	}
+	return nil
 }
 
 // expected returns the -expected-version value when it was given.
 func (v versionFlags) expected() *int64 {
 	if isSet(v.fs, "expected-version") {
-		return v.expectedVersion
+		return client.ExpectVersion(*v.expectedVersion)
 	}
 	return nil
 }
 
-func applyAdmin(c *cli, cmd *command, kind adminKind, args []string) error {
-	fs := c.flags(cmd)
-	file := fs.String("f", "", "JSON `FILE` (- for stdin): a "+string(kind)+" object, or a whole command with \"op\" (required)")
-	vf := addVersionFlags(fs, "the file's, else a random UUID")
-	var pems stringList
-	if kind == "profile" {
-		fs.Var(&pems, "pem", "add the public key in PEM `FILE` to the profile's public_keys (repeatable)")
-	}
-	if err := c.parse(fs, args); err != nil {
-		return err
-	}
-	if err := requireFlags(fs, "f"); err != nil {
-		return err
-	}
-	data, err := readInput(c.stdin, *file)
-	if err != nil {
-		return err
-	}
-	if data, err = addPEMs(data, pems); err != nil {
-		return fmt.Errorf("%s: %w", *file, err)
-	}
-	body, id, err := wrapCommand(kind, data, *vf.changeID, vf.expected())
-	if err != nil {
-		return fmt.Errorf("%s: %w", *file, err)
-	}
-	return c.publishAndWait(kind.subject(c.g), id, body)
+// applyFile is an apply file decoded: a bare object (T: client.Profile or
+// client.User, so that what "get -json" prints applies as it is; version
+// and times are not sent), or a whole command with "op".
+type applyFile[T any] struct {
+	ChangeID        string
+	Op              string // upsert or delete
+	ExpectedVersion *int64
+	Object          *T     // upsert
+	ID              string // delete: the profile_id or user_id
 }
 
-func deleteAdmin(c *cli, cmd *command, kind adminKind, args []string) error {
-	fs := c.flags(cmd)
-	id := fs.String("id", "", "the "+string(kind)+"_id to delete (required)")
-	vf := addVersionFlags(fs, "a random UUID")
-	if err := c.parse(fs, args); err != nil {
-		return err
-	}
-	if err := requireFlags(fs, "id"); err != nil {
-		return err
-	}
-	changeID := *vf.changeID
-	if changeID == "" {
-		changeID = uuid.NewString()
-	}
-	if !domain.ValidCommandID(changeID) {
-		return usageErrorf("-change-id must be 1 to 128 characters of A-Za-z0-9._:-")
-	}
-	cmdObj := map[string]any{"change_id": changeID, "op": domain.OpDelete, string(kind) + "_id": *id}
-	if v := vf.expected(); v != nil {
-		cmdObj["expected_version"] = *v
-	}
-	body, err := json.Marshal(cmdObj)
-	if err != nil {
-		return err
-	}
-	return c.publishAndWait(kind.subject(c.g), changeID, body)
-}
-
-// wrapCommand turns the contents of an apply file into the command to
-// publish, and returns it with its change_id. A file whose object has "op"
-// is a whole command and is sent as it is; any other object is the
-// profile or user itself, wrapped as {"change_id", "op": "upsert", kind}.
-// changeID, when not empty, replaces the file's change_id; a command
-// without one gets a random UUID. expectedVersion, when not nil, replaces
-// the file's expected_version. Field values are passed through untouched:
-// the worker judges them.
-func wrapCommand(kind adminKind, data []byte, changeID string, expectedVersion *int64) ([]byte, string, error) {
+// decodeApplyFile decodes an apply file of kind ("profile" or "user")
+// strictly: an unknown or misspelt member is refused here, with its name,
+// rather than dropped.
+func decodeApplyFile[T any](kind string, data []byte) (applyFile[T], error) {
+	var f applyFile[T]
 	obj, err := decodeObject(data)
 	if err != nil {
-		return nil, "", err
+		return f, err
 	}
-	cmd := obj
 	if _, isCommand := obj["op"]; !isCommand {
-		inner, err := json.Marshal(obj)
+		f.Op, f.Object = "upsert", new(T)
+		return f, decodeStrict(data, f.Object)
+	}
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		raw := obj[k]
+		switch k {
+		case "change_id":
+			err = json.Unmarshal(raw, &f.ChangeID)
+		case "op":
+			err = json.Unmarshal(raw, &f.Op)
+		case "expected_version":
+			f.ExpectedVersion = new(int64)
+			err = json.Unmarshal(raw, f.ExpectedVersion)
+		case kind:
+			f.Object = new(T)
+			err = decodeStrict(raw, f.Object)
+		case kind + "_id":
+			err = json.Unmarshal(raw, &f.ID)
+		default:
+			err = errors.New("not a member of a " + kind + " command")
+		}
 		if err != nil {
-			return nil, "", err
-		}
-		cmd = map[string]json.RawMessage{
-			"op":         json.RawMessage(`"` + domain.OpUpsert + `"`),
-			string(kind): inner,
+			return f, fmt.Errorf("%s: %v", k, err)
 		}
 	}
-	if changeID == "" {
-		if raw, ok := cmd["change_id"]; ok {
-			if err := json.Unmarshal(raw, &changeID); err != nil {
-				return nil, "", errors.New("change_id must be a string")
-			}
-		}
+	switch {
+	case f.Op == "upsert" && (f.Object == nil || f.ID != ""):
+		return f, fmt.Errorf("an upsert command has %q (and no %q)", kind, kind+"_id")
+	case f.Op == "delete" && (f.ID == "" || f.Object != nil):
+		return f, fmt.Errorf("a delete command has %q (and no %q)", kind+"_id", kind)
+	case f.Op != "upsert" && f.Op != "delete":
+		return f, fmt.Errorf("op: %q is neither upsert nor delete", f.Op)
 	}
-	if changeID == "" {
-		changeID = uuid.NewString()
-	}
-	if !domain.ValidCommandID(changeID) {
-		return nil, "", fmt.Errorf("change_id %q is not 1 to 128 characters of A-Za-z0-9._:-", changeID)
-	}
-	cmd["change_id"], _ = json.Marshal(changeID)
-	if expectedVersion != nil {
-		cmd["expected_version"], _ = json.Marshal(*expectedVersion)
-	}
-	body, err := json.Marshal(cmd)
-	if err != nil {
-		return nil, "", err
-	}
-	if len(body) > domain.MaxPayloadBytes {
-		return nil, "", fmt.Errorf("the command is %d bytes; the worker takes at most %d", len(body), domain.MaxPayloadBytes)
-	}
-	return body, changeID, nil
+	return f, nil
 }
 
-// decodeObject decodes one JSON object, keeping each value as sent.
+// decodeObject checks that data is one JSON object and returns its
+// members as sent.
 func decodeObject(data []byte) (map[string]json.RawMessage, error) {
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return nil, errors.New("want one JSON object")
 	}
-	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	var obj map[string]json.RawMessage
-	if err := dec.Decode(&obj); err != nil {
-		return nil, fmt.Errorf("not valid JSON: %w", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, errors.New("trailing data after the JSON object")
+	if err := decodeStrict(trimmed, &obj); err != nil {
+		return nil, err
 	}
 	return obj, nil
+}
+
+// decodeStrict decodes one JSON value into v, refusing unknown members
+// and trailing data.
+func decodeStrict(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &te) && te.Field != "":
+			return fmt.Errorf("%s: want a JSON %s, not a %s", memberPath(te.Field), jsonKind(te.Type.Kind()), te.Value)
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			return fmt.Errorf("unknown member %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		}
+		return fmt.Errorf("not valid JSON: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("trailing data after the JSON object")
+	}
+	return nil
+}
+
+// memberPath is a decoding error's field path without the Go names of
+// embedded structs: "ProfileSpec.can_jit_provision" is can_jit_provision.
+func memberPath(field string) string {
+	var out []string
+	for p := range strings.SplitSeq(field, ".") {
+		if p != "" && (p[0] < 'A' || p[0] > 'Z') {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, ".")
+}
+
+// jsonKind names a Go kind as JSON does.
+func jsonKind(k reflect.Kind) string {
+	switch k {
+	case reflect.Bool:
+		return "boolean"
+	case reflect.String:
+		return "string"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.Map, reflect.Struct:
+		return "object"
+	}
+	return "number"
 }
 
 // readInput reads a file, or stdin for "-".
@@ -202,108 +182,17 @@ func readInput(stdin io.Reader, name string) ([]byte, error) {
 	return os.ReadFile(name)
 }
 
-// attestRequest is the payload of <prefix>.attest.requests. It is the
-// client's own type: domain.AttestRequest redacts its secrets when
-// marshalled, as a server type should.
-type attestRequest struct {
-	RequestID              string          `json:"request_id"`
-	ProfileID              string          `json:"profile_id"`
-	Token                  string          `json:"token"`
-	SessionDurationMinutes *int            `json:"session_duration_minutes,omitempty"`
-	SessionCustomClaims    json.RawMessage `json:"session_custom_claims,omitempty"`
-	SessionToken           string          `json:"session_token,omitempty"`
-	SessionJWT             string          `json:"session_jwt,omitempty"`
+// inputName names an input file in messages.
+func inputName(name string) string {
+	if name == "-" {
+		return "stdin"
+	}
+	return name
 }
 
-func cmdAttest(c *cli, cmd *command, args []string) error {
-	fs := c.flags(cmd)
-	profile := fs.String("profile", "", "profile_id (required)")
-	token := fs.String("token", "", "the trusted token (JWS)")
-	tokenFile := fs.String("token-file", "", "read the trusted token from `FILE` (- for stdin) instead")
-	duration := fs.Int("duration", 0, "session_duration_minutes: start a session, or extend the given one, for `MINUTES` (5 to 527040)")
-	sessionToken := fs.String("session-token", "", "add the factor to the session with this session_token")
-	sessionJWT := fs.String("session-jwt", "", "add the factor to the session with this session_jwt")
-	claims := fs.String("claims", "", "session_custom_claims, a JSON object")
-	requestID := fs.String("request-id", "", "request_id, also the Nats-Msg-Id (default: a random UUID)")
-	app := fs.String("app", "", "publish on <prefix>.attest.requests.`NAME` instead of <prefix>.attest.requests")
-	if err := c.parse(fs, args); err != nil {
-		return err
-	}
-	if err := requireFlags(fs, "profile"); err != nil {
-		return err
-	}
-	if (*token == "") == (*tokenFile == "") {
-		return usageErrorf("give one of -token and -token-file")
-	}
-	if *sessionToken != "" && *sessionJWT != "" {
-		return usageErrorf("give -session-token or -session-jwt, not both")
-	}
-	req := attestRequest{RequestID: *requestID, ProfileID: *profile, Token: *token,
-		SessionToken: *sessionToken, SessionJWT: *sessionJWT}
-	if req.RequestID == "" {
-		req.RequestID = uuid.NewString()
-	}
-	if !domain.ValidCommandID(req.RequestID) {
-		return usageErrorf("-request-id must be 1 to 128 characters of A-Za-z0-9._:-")
-	}
-	if *tokenFile != "" {
-		data, err := readInput(c.stdin, *tokenFile)
-		if err != nil {
-			return err
-		}
-		req.Token = strings.TrimSpace(string(data))
-	}
-	if isSet(fs, "duration") {
-		req.SessionDurationMinutes = duration
-	}
-	if *claims != "" {
-		if _, err := decodeObject([]byte(*claims)); err != nil {
-			return usageErrorf("-claims: %v", err)
-		}
-		req.SessionCustomClaims = json.RawMessage(*claims)
-	}
-	subject := c.g.subject("attest", "requests")
-	if *app != "" {
-		if !prefixPattern.MatchString(*app) || strings.Contains(*app, ".") {
-			return usageErrorf("-app %q must be one subject token of A-Za-z0-9_-", *app)
-		}
-		subject += "." + *app
-	}
-	body, err := json.Marshal(req)
-	if err != nil {
-		return err
-	}
-	return c.publishAndWait(subject, req.RequestID, body)
-}
-
-// stringList is a repeatable string flag.
-type stringList []string
-
-func (l *stringList) String() string     { return strings.Join(*l, ",") }
-func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
-
-// addPEMs appends the PEM files' contents to the profile's public_keys, in
-// a bare profile object or in a command's "profile".
-func addPEMs(data []byte, files []string) ([]byte, error) {
-	if len(files) == 0 {
-		return data, nil
-	}
-	obj, err := decodeObject(data)
-	if err != nil {
-		return nil, err
-	}
-	target := obj
-	if raw, ok := obj["profile"]; ok {
-		if target, err = decodeObject(raw); err != nil {
-			return nil, fmt.Errorf("profile: %w", err)
-		}
-	}
+// readPEMs reads public key files for a profile's public_keys.
+func readPEMs(files []string) ([]string, error) {
 	var keys []string
-	if raw, ok := target["public_keys"]; ok {
-		if err := json.Unmarshal(raw, &keys); err != nil {
-			return nil, errors.New("public_keys must be an array of strings")
-		}
-	}
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -311,9 +200,319 @@ func addPEMs(data []byte, files []string) ([]byte, error) {
 		}
 		keys = append(keys, string(b))
 	}
-	target["public_keys"], _ = json.Marshal(keys)
-	if _, ok := obj["profile"]; ok {
-		obj["profile"], _ = json.Marshal(target)
+	return keys, nil
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return fmt.Sprint([]string(*l)) }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+func cmdProfileApply(c *cli, cmd *command, args []string) error {
+	fs := c.flags(cmd)
+	file := fs.String("f", "", "JSON `FILE` (- for stdin): a profile (what 'profile get -json' prints), or a whole command with \"op\" (required)")
+	var pems stringList
+	fs.Var(&pems, "pem", "add the public key in PEM `FILE` to the profile's public_keys (repeatable)")
+	vf := addVersionFlags(fs, "the file's, else a random id")
+	if err := c.parse(fs, args); err != nil {
+		return err
 	}
-	return json.Marshal(obj)
+	if err := requireFlags(fs, "f"); err != nil {
+		return err
+	}
+	if err := vf.check(); err != nil {
+		return err
+	}
+	data, err := readInput(c.stdin, *file)
+	if err != nil {
+		return err
+	}
+	f, err := decodeApplyFile[client.Profile]("profile", data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", inputName(*file), err)
+	}
+	keys, err := readPEMs(pems)
+	if err != nil {
+		return err
+	}
+	if f.Op == "delete" && len(keys) > 0 {
+		return usageErrorf("-pem adds keys to a profile; %s deletes one", *file)
+	}
+	changeID, expected := f.ChangeID, f.ExpectedVersion
+	if *vf.changeID != "" {
+		changeID = *vf.changeID
+	}
+	if v := vf.expected(); v != nil {
+		expected = v
+	}
+	cl, cn, err := c.client()
+	if err != nil {
+		return err
+	}
+	defer cn.nc.Close()
+	var res *client.ProfileResult
+	if f.Op == "delete" {
+		res, err = cl.DeleteProfile(c.ctx, client.DeleteProfileCommand{ChangeID: changeID, ExpectedVersion: expected, ProfileID: f.ID})
+	} else {
+		spec := f.Object.ProfileSpec
+		spec.PublicKeys = append(spec.PublicKeys, keys...)
+		res, err = cl.ApplyProfile(c.ctx, client.ProfileCommand{ChangeID: changeID, ExpectedVersion: expected, Profile: spec})
+	}
+	if err != nil {
+		return c.explain(cn, err)
+	}
+	return c.printProfileResult(res, f.Op == "delete")
+}
+
+func cmdProfileDelete(c *cli, cmd *command, args []string) error {
+	fs := c.flags(cmd)
+	id := fs.String("id", "", "the `PROFILE_ID` to delete (required)")
+	vf := addVersionFlags(fs, "a random id")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	if err := requireFlags(fs, "id"); err != nil {
+		return err
+	}
+	if err := vf.check(); err != nil {
+		return err
+	}
+	cl, cn, err := c.client()
+	if err != nil {
+		return err
+	}
+	defer cn.nc.Close()
+	res, err := cl.DeleteProfile(c.ctx, client.DeleteProfileCommand{ChangeID: *vf.changeID, ExpectedVersion: vf.expected(), ProfileID: *id})
+	if err != nil {
+		return c.explain(cn, err)
+	}
+	return c.printProfileResult(res, true)
+}
+
+func (c *cli) printProfileResult(res *client.ProfileResult, deleted bool) error {
+	switch {
+	case c.g.json:
+		return printJSON(c.stdout, res)
+	case deleted:
+		_, err := fmt.Fprintf(c.stdout, "deleted profile %s (version %d)\n", res.Profile.ProfileID, res.Profile.Version)
+		return err
+	}
+	return writeProfiles(c.stdout, []client.Profile{res.Profile})
+}
+
+func cmdProfileGet(c *cli, cmd *command, args []string) error {
+	fs := c.flags(cmd)
+	id := fs.String("id", "", "the `PROFILE_ID` (required)")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	if err := requireFlags(fs, "id"); err != nil {
+		return err
+	}
+	cl, cn, err := c.client()
+	if err != nil {
+		return err
+	}
+	defer cn.nc.Close()
+	p, err := cl.GetProfile(c.ctx, *id)
+	if err != nil {
+		return c.explain(cn, err)
+	}
+	if c.g.json {
+		return printJSON(c.stdout, p)
+	}
+	return writeProfile(c.stdout, *p)
+}
+
+func cmdProfileList(c *cli, cmd *command, args []string) error {
+	fs := c.flags(cmd)
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	cl, cn, err := c.client()
+	if err != nil {
+		return err
+	}
+	defer cn.nc.Close()
+	ps, err := cl.ListProfiles(c.ctx)
+	if err != nil {
+		return c.explain(cn, err)
+	}
+	switch {
+	case c.g.json:
+		return printJSON(c.stdout, map[string]any{"profiles": ps})
+	case len(ps) == 0:
+		_, err := fmt.Fprintln(c.stdout, "no profiles")
+		return err
+	}
+	return writeProfiles(c.stdout, ps)
+}
+
+func cmdUserApply(c *cli, cmd *command, args []string) error {
+	fs := c.flags(cmd)
+	file := fs.String("f", "", "JSON `FILE` (- for stdin): a user (what 'user get -json' prints), or a whole command with \"op\" (required)")
+	vf := addVersionFlags(fs, "the file's, else a random id")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	if err := requireFlags(fs, "f"); err != nil {
+		return err
+	}
+	if err := vf.check(); err != nil {
+		return err
+	}
+	data, err := readInput(c.stdin, *file)
+	if err != nil {
+		return err
+	}
+	f, err := decodeApplyFile[client.User]("user", data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", inputName(*file), err)
+	}
+	changeID, expected := f.ChangeID, f.ExpectedVersion
+	if *vf.changeID != "" {
+		changeID = *vf.changeID
+	}
+	if v := vf.expected(); v != nil {
+		expected = v
+	}
+	cl, cn, err := c.client()
+	if err != nil {
+		return err
+	}
+	defer cn.nc.Close()
+	var res *client.UserResult
+	if f.Op == "delete" {
+		res, err = cl.DeleteUser(c.ctx, client.DeleteUserCommand{ChangeID: changeID, ExpectedVersion: expected, UserID: f.ID})
+	} else {
+		res, err = cl.ApplyUser(c.ctx, client.UserCommand{ChangeID: changeID, ExpectedVersion: expected, User: f.Object.UserSpec})
+	}
+	if err != nil {
+		return c.explain(cn, err)
+	}
+	return c.printUserResult(res, f.Op == "delete")
+}
+
+func cmdUserDelete(c *cli, cmd *command, args []string) error {
+	fs := c.flags(cmd)
+	id := fs.String("id", "", "the `USER_ID` to delete (required)")
+	vf := addVersionFlags(fs, "a random id")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	if err := requireFlags(fs, "id"); err != nil {
+		return err
+	}
+	if err := vf.check(); err != nil {
+		return err
+	}
+	cl, cn, err := c.client()
+	if err != nil {
+		return err
+	}
+	defer cn.nc.Close()
+	res, err := cl.DeleteUser(c.ctx, client.DeleteUserCommand{ChangeID: *vf.changeID, ExpectedVersion: vf.expected(), UserID: *id})
+	if err != nil {
+		return c.explain(cn, err)
+	}
+	return c.printUserResult(res, true)
+}
+
+func (c *cli) printUserResult(res *client.UserResult, deleted bool) error {
+	switch {
+	case c.g.json:
+		return printJSON(c.stdout, res)
+	case deleted:
+		_, err := fmt.Fprintf(c.stdout, "deleted user %s (version %d)\n", res.User.UserID, res.User.Version)
+		return err
+	}
+	return writeUsers(c.stdout, []client.User{res.User})
+}
+
+func cmdUserGet(c *cli, cmd *command, args []string) error {
+	fs := c.flags(cmd)
+	id := fs.String("id", "", "the `USER_ID`")
+	email := fs.String("email", "", "an `EMAIL` address of the user")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	if (*id == "") == (*email == "") {
+		return usageErrorf("give one of -id and -email")
+	}
+	cl, cn, err := c.client()
+	if err != nil {
+		return err
+	}
+	defer cn.nc.Close()
+	var u *client.User
+	if *id != "" {
+		u, err = cl.GetUser(c.ctx, *id)
+	} else {
+		u, err = cl.GetUserByEmail(c.ctx, *email)
+	}
+	if err != nil {
+		return c.explain(cn, err)
+	}
+	if c.g.json {
+		return printJSON(c.stdout, u)
+	}
+	return writeUser(c.stdout, *u)
+}
+
+func cmdUserList(c *cli, cmd *command, args []string) error {
+	fs := c.flags(cmd)
+	limit := fs.Int("limit", 0, "`N` users per page, 1 to 1000 (default: the service's, 100)")
+	cursor := fs.String("cursor", "", "start at the page `CURSOR`: the next_cursor of the page before")
+	all := fs.Bool("all", false, "follow next_cursor to the last page and list every user")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	if *limit < 0 || *limit > 1000 {
+		return usageErrorf("-limit must be 1 to 1000")
+	}
+	if *all && *cursor != "" {
+		return usageErrorf("give -cursor or -all, not both")
+	}
+	cl, cn, err := c.client()
+	if err != nil {
+		return err
+	}
+	defer cn.nc.Close()
+	users := []client.User{}
+	next := *cursor
+	seen := map[string]bool{}
+	for {
+		page, err := cl.ListUsers(c.ctx, client.ListUsersRequest{Limit: *limit, Cursor: next})
+		if err != nil {
+			return c.explain(cn, err)
+		}
+		users = append(users, page.Users...)
+		next = page.NextCursor
+		if !*all || next == "" {
+			break
+		}
+		if seen[next] {
+			return fmt.Errorf("the reads service repeated next_cursor %q", next)
+		}
+		seen[next] = true
+	}
+	switch {
+	case c.g.json:
+		return printJSON(c.stdout, map[string]any{"users": users, "next_cursor": next})
+	case len(users) == 0:
+		_, err := fmt.Fprintln(c.stdout, "no users")
+		return err
+	}
+	if err := writeUsers(c.stdout, users); err != nil {
+		return err
+	}
+	if next != "" {
+		more := "attestctl user list"
+		if *limit != 0 {
+			more += fmt.Sprintf(" -limit %d", *limit)
+		}
+		fmt.Fprintf(c.stderr, "more users: %s -cursor %s (or -all)\n", more, next)
+	}
+	return nil
 }

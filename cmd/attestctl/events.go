@@ -1,25 +1,28 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/tat-worker/attest/client"
 )
 
-// cmdEvents prints events from the <PREFIX>_EVENTS stream, one JSON object
-// per line, through an ordered (ephemeral, flow-controlled, self-healing)
-// consumer: the audit log is read, never changed.
+// cmdEvents prints events of the <PREFIX>_EVENTS stream through the
+// client's ordered consumer (ephemeral, flow-controlled, self-healing):
+// the audit log is read, never changed.
 func cmdEvents(c *cli, cmd *command, args []string) error {
 	fs := c.flags(cmd)
 	replay := fs.Bool("replay", false, "deliver from the start of the stream (default: only events published from now on)")
 	since := fs.String("since", "", "deliver from a `TIME`: a duration ago (1h, 30m) or an RFC 3339 time")
-	filter := fs.String("filter", ">", "subject `PATTERN` under <prefix>.events., comma-separated for several (e.g. session.>, attest.failed)")
+	until := fs.String("until", "", "stop at a `TIME` (a duration ago, or an RFC 3339 time, past or to come): no event after it is printed")
+	var types stringList
+	fs.Var(&types, "type", "only events of this type `PATTERN`, NATS wildcards allowed: session.created, 'session.>', '*.failed' (repeatable; \"tat.\" optional)")
+	filter := fs.String("filter", "", "comma-separated -type `PATTERNS` (the older spelling)")
+	profile := fs.String("profile", "", "only events about or naming the profile `PROFILE_ID`")
+	user := fs.String("user", "", "only events about or naming the user `USER_ID`")
 	count := fs.Int("n", 0, "stop after `COUNT` events (0: no limit)")
 	noFollow := fs.Bool("no-follow", false, "stop once caught up: print the events stored when it starts, then exit (with -replay or -since)")
 	if err := c.parse(fs, args); err != nil {
@@ -31,119 +34,210 @@ func cmdEvents(c *cli, cmd *command, args []string) error {
 	if *replay && *since != "" {
 		return usageErrorf("give -replay or -since, not both")
 	}
-	filters, err := eventFilters(c.g, *filter)
-	if err != nil {
+	patterns := append([]string{}, types...)
+	if isSet(fs, "filter") {
+		parts := strings.Split(*filter, ",")
+		if strings.TrimSpace(strings.Join(parts, "")) == "" {
+			return usageErrorf("-filter is empty")
+		}
+		patterns = append(patterns, parts...)
+	}
+	f := client.EventFilter{ProfileID: *profile, UserID: *user, UntilCaughtUp: *noFollow}
+	var err error
+	if f.Types, err = eventTypes(c.g, patterns); err != nil {
 		return err
 	}
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: filters, DeliverPolicy: jetstream.DeliverNewPolicy}
+	now := time.Now()
 	switch {
 	case *replay:
-		cfg.DeliverPolicy = jetstream.DeliverAllPolicy
+		f.StartSeq = 1
 	case *since != "":
-		t, err := parseSince(*since, time.Now())
-		if err != nil {
+		if f.StartTime, err = parseSince(*since, now); err != nil {
 			return err
 		}
-		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &t
+	}
+	var end time.Time
+	if *until != "" {
+		if end, err = parseTime("-until", *until, now); err != nil {
+			return err
+		}
+		if !f.StartTime.IsZero() && !end.After(f.StartTime) {
+			return usageErrorf("-until must be after -since")
+		}
+		if !end.After(now) {
+			f.UntilCaughtUp = true // nothing to come is printed: no need to follow
+		}
 	}
 
-	nc, err := c.connect()
+	cl, cn, err := c.client()
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	js, err := c.jetStream(nc)
-	if err != nil {
-		return err
+	defer cn.nc.Close()
+	ctx := c.ctx
+	if !end.IsZero() && !f.UntilCaughtUp {
+		// Following: stop when the time comes, even if no event does.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, end)
+		defer cancel()
 	}
-	setup, cancel := context.WithTimeout(c.ctx, c.g.timeout)
-	defer cancel()
-	stream := c.g.streamName("EVENTS")
-	cons, err := js.OrderedConsumer(setup, stream, cfg)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return fmt.Errorf("no stream %s: is attestd running against this server, with -prefix %s?", stream, c.g.prefix)
-	}
-	if err != nil {
-		return refused(nc, fmt.Errorf("consumer on %s: %w", stream, err))
-	}
-	iter, err := cons.Messages()
-	if err != nil {
-		return fmt.Errorf("consume %s: %w", stream, err)
-	}
-	defer iter.Stop()
-
-	if *noFollow {
-		// Nothing delivered and nothing pending: nothing matched when the
-		// consumer was made, so no message will tell us we are caught up.
-		info, err := cons.Info(setup)
+	out := newEventWriter(c)
+	printed := 0
+	for ev, err := range cl.Events(ctx, f) {
+		if err != nil && ev == nil {
+			return c.explain(cn, err)
+		}
+		if !end.IsZero() && ev.Time.After(end) {
+			break
+		}
 		if err != nil {
-			return fmt.Errorf("consumer info: %w", err)
+			fmt.Fprintf(c.stderr, "attestctl events: %v\n", strings.TrimPrefix(err.Error(), "tat: "))
 		}
-		if info.NumPending == 0 && info.Delivered.Consumer == 0 {
-			return nil
-		}
-	}
-
-	for printed := 0; *count == 0 || printed < *count; printed++ {
-		msg, err := iter.Next(jetstream.NextContext(c.ctx))
-		if err != nil {
-			if c.ctx.Err() != nil {
-				return nil // Ctrl-C is how a watch ends
-			}
-			return refused(nc, fmt.Errorf("read %s: %w", stream, err))
-		}
-		line := msg.Data()
-		var buf bytes.Buffer
-		if json.Compact(&buf, line) == nil {
-			line = buf.Bytes()
-		}
-		if _, err := fmt.Fprintf(c.stdout, "%s\n", line); err != nil {
+		if err := out.write(ev); err != nil {
 			return err
 		}
-		if *noFollow {
-			if meta, err := msg.Metadata(); err == nil && meta.NumPending == 0 {
-				return nil
-			}
+		if printed++; *count > 0 && printed >= *count {
+			break
 		}
+	}
+	if printed == 0 && f.UntilCaughtUp && !c.g.json {
+		_, err := fmt.Fprintln(c.stdout, "no events")
+		return err
 	}
 	return nil
 }
 
-// eventFilters turns -filter into stream subjects: each comma-separated
-// pattern goes under <prefix>.events., unless it is already written in full.
-func eventFilters(g globals, patterns string) ([]string, error) {
+// eventTypes turns -type patterns into event types for the client:
+// "session.>", "tat.session.>" and the stream subject
+// "<prefix>.events.session.>" all name the same events.
+func eventTypes(g globals, patterns []string) ([]string, error) {
 	base := g.subject("events") + "."
 	var out []string
-	for p := range strings.SplitSeq(patterns, ",") {
+	for _, p := range patterns {
 		p = strings.TrimSpace(p)
 		if p == "" {
 			continue
 		}
 		if strings.ContainsAny(p, " \t\r\n") {
-			return nil, usageErrorf("-filter %q: a subject pattern has no spaces", p)
+			return nil, usageErrorf("-type %q: a type pattern has no spaces", p)
 		}
-		if !strings.HasPrefix(p, base) {
-			p = base + p
+		if rest, ok := strings.CutPrefix(p, base); ok {
+			p = rest
+		}
+		if p == ">" || !strings.HasPrefix(p, "tat.") {
+			p = "tat." + p
 		}
 		out = append(out, p)
-	}
-	if len(out) == 0 {
-		return nil, usageErrorf("-filter is empty")
 	}
 	return out, nil
 }
 
 // parseSince reads -since: a duration before now or an RFC 3339 time.
 func parseSince(s string, now time.Time) (time.Time, error) {
+	return parseTime("-since", s, now)
+}
+
+// parseTime reads a time flag: a duration before now or an RFC 3339 time.
+func parseTime(name, s string, now time.Time) (time.Time, error) {
 	if d, err := time.ParseDuration(s); err == nil {
 		if d < 0 {
-			return time.Time{}, usageErrorf("-since %s: give a positive duration (how long ago)", s)
+			return time.Time{}, usageErrorf("%s %s: give a positive duration (how long ago)", name, s)
 		}
 		return now.Add(-d), nil
 	}
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
-		return time.Time{}, usageErrorf("-since %q is neither a duration (1h) nor an RFC 3339 time", s)
+		return time.Time{}, usageErrorf("%s %q is neither a duration (1h) nor an RFC 3339 time", name, s)
 	}
 	return t, nil
+}
+
+// eventWriter prints events: one JSON object per line with -json, else one
+// line each of fixed columns (a table that can be followed as it grows).
+type eventWriter struct {
+	c      *cli
+	header bool
+}
+
+func newEventWriter(c *cli) *eventWriter { return &eventWriter{c: c} }
+
+const eventLine = "%-6s  %-20s  %-19s  %s\n"
+
+func (w *eventWriter) write(ev *client.Event) error {
+	if w.c.g.json {
+		b, err := json.Marshal(ev)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w.c.stdout, "%s\n", b)
+		return err
+	}
+	if !w.header {
+		w.header = true
+		if _, err := fmt.Fprintf(w.c.stdout, eventLine, "SEQ", "TIME", "TYPE", "DETAILS"); err != nil {
+			return err
+		}
+	}
+	_, err := fmt.Fprintf(w.c.stdout, eventLine, itoa(ev.Sequence), when(ev.Time), strings.TrimPrefix(ev.Type, "tat."), eventDetails(ev))
+	return err
+}
+
+// eventDetails says in a few words what an event is about.
+func eventDetails(ev *client.Event) string {
+	var parts []string
+	add := func(k, v string) {
+		if v != "" && v != "-" {
+			parts = append(parts, k+"="+v)
+		}
+	}
+	switch d := ev.Data.(type) {
+	case *client.SessionEventData:
+		add("user", d.UserID)
+		add("session", d.Session.SessionID)
+		add("profile", d.ProfileID)
+	case *client.SessionRevokedData:
+		add("user", d.UserID)
+		add("session", d.SessionID)
+	case *client.AttestVerifiedData:
+		add("user", d.UserID)
+		add("profile", d.ProfileID)
+		add("request", d.RequestID)
+	case *client.AttestFailedData:
+		add("error", d.ErrorType)
+		add("profile", d.ProfileID)
+		add("request", d.RequestID)
+	case *client.ProfileResult:
+		add("profile", d.Profile.ProfileID)
+		add("version", itoa(d.Profile.Version))
+	case *client.ProfileRejectedData:
+		add("error", d.ErrorType)
+		add("profile", d.ProfileID)
+		add("change", d.ChangeID)
+	case *client.UserResult:
+		add("user", d.User.UserID)
+		add("version", itoa(d.User.Version))
+	case *client.UserRejectedData:
+		add("error", d.ErrorType)
+		add("user", d.UserID)
+		add("change", d.ChangeID)
+	case *client.JWKSRefreshedData:
+		add("profile", d.ProfileID)
+		add("added", strings.Join(d.AddedKIDs, ","))
+		add("removed", strings.Join(d.RemovedKIDs, ","))
+	case *client.JWKSRefreshFailedData:
+		add("profile", d.ProfileID)
+		add("error", d.ErrorMessage)
+	default:
+		// A type the client does not decode (attest.repeated, ...): its
+		// data's ids, as sent.
+		var m map[string]any
+		if json.Unmarshal(ev.RawData, &m) == nil {
+			for _, k := range []string{"request_id", "change_id", "first_stream_seq", "error_type"} {
+				if v, ok := m[k]; ok && v != nil {
+					add(strings.TrimSuffix(k, "_id"), fmt.Sprint(v))
+				}
+			}
+		}
+	}
+	return strings.Join(parts, " ")
 }

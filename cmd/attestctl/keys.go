@@ -60,13 +60,21 @@ func cmdKeygen(c *cli, cmd *command, args []string) error {
 	if err != nil {
 		return fmt.Errorf("thumbprint: %w", err)
 	}
-	return printJSON(c.stdout, map[string]any{
-		"private_key_file": keyFile,
-		"public_key_file":  pubFile,
-		"alg":              defaultAlg(key.Public()),
-		"kid":              kid,
-		"public_key_pem":   string(pubPEM),
-	})
+	if c.g.json {
+		return printJSON(c.stdout, map[string]any{
+			"private_key_file": keyFile,
+			"public_key_file":  pubFile,
+			"alg":              defaultAlg(key.Public()),
+			"kid":              kid,
+			"public_key_pem":   string(pubPEM),
+		})
+	}
+	f := newFields(c.stdout)
+	f.add("private_key_file", keyFile+" (mode 0600: it signs tokens, keep it to yourself)")
+	f.add("public_key_file", pubFile+" (for a profile: -pem "+pubFile+")")
+	f.add("alg", defaultAlg(key.Public()))
+	f.add("kid", kid)
+	return f.flush()
 }
 
 // generateKey makes a key of the named type.

@@ -21,7 +21,7 @@ import (
 func keygen(t *testing.T, extra ...string) string {
 	t.Helper()
 	base := filepath.Join(t.TempDir(), "dev")
-	code, stdout, stderr := runCLI(t, append([]string{"keygen", "-out", base}, extra...)...)
+	code, stdout, stderr := runCLI(t, append([]string{"keygen", "-json", "-out", base}, extra...)...)
 	if code != exitOK {
 		t.Fatalf("keygen %v: exit %d\n%s", extra, code, stderr)
 	}
@@ -106,7 +106,7 @@ func TestKeygen(t *testing.T) {
 
 func TestKeygenKidIsTheProfileKeyID(t *testing.T) {
 	base := filepath.Join(t.TempDir(), "k")
-	code, stdout, stderr := runCLI(t, "keygen", "-out", base, "-type", "ed25519")
+	code, stdout, stderr := runCLI(t, "keygen", "-out", base, "-type", "ed25519", "--json")
 	if code != exitOK {
 		t.Fatal(stderr)
 	}

@@ -45,7 +45,7 @@ func TestLockedDownWalkthrough(t *testing.T) {
 	as("admin", 0, "profile", "apply", "-f", filepath.Join(root, "examples/profile.json"), "-pem", "dev.pub.pem")
 	as("admin", 0, "user", "apply", "-f", filepath.Join(root, "examples/user.json"))
 	token, _ := as("admin", 0, "token", "mint", "-key", "dev.key.pem", "-iss", "https://dev.example.com/", "-aud", "my-app", "-email", "ada@example.com")
-	out, _ := as("app1", 0, "attest", "-app", "app1", "-profile", "trusted-auth-token-profile-dev", "-token", strings.TrimSpace(token), "-duration", "60")
+	out, _ := as("app1", 0, "attest", "-json", "-app", "app1", "-profile", "trusted-auth-token-profile-dev", "-token", strings.TrimSpace(token), "-duration", "60")
 	var rep struct {
 		SessionToken string `json:"session_token"`
 	}
@@ -53,8 +53,13 @@ func TestLockedDownWalkthrough(t *testing.T) {
 		t.Fatalf("attest: %v\n%s", err, out)
 	}
 	as("app1", 0, "sessions", "authenticate", "-session-token", rep.SessionToken)
+	// The admin reads what the worker holds.
+	if out, _ := as("admin", 0, "sessions", "list", "-user", "user-ada"); strings.Count(out, "\n") != 2 {
+		t.Errorf("sessions list as admin:\n%s", out)
+	}
+	as("admin", 0, "user", "get", "-email", "ada@example.com")
 	as("admin", 0, "sessions", "revoke", "-session-token", rep.SessionToken)
-	events, _ := as("auditor", 0, "events", "-replay", "-no-follow")
+	events, _ := as("auditor", 0, "events", "-replay", "-no-follow", "-json")
 	for _, typ := range []string{"tat.profile.created", "tat.user.created", "tat.session.created", "tat.session.revoked"} {
 		if !strings.Contains(events, `"type":"`+typ+`"`) {
 			t.Errorf("audit log lacks %s:\n%s", typ, events)

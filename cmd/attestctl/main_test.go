@@ -2,8 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +24,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"no command", nil},
 		{"unknown command", []string{"frobnicate"}},
 		{"group without subcommand", []string{"profile"}},
-		{"unknown subcommand", []string{"sessions", "list"}},
+		{"unknown subcommand", []string{"sessions", "frob"}},
+		{"group with a flag", []string{"profile", "-json"}},
 		{"unknown flag", []string{"keygen", "-out", "x", "-bogus"}},
 		{"unknown global flag", []string{"-bogus", "sessions", "jwks"}},
 		{"positional argument", []string{"sessions", "jwks", "extra"}},
@@ -51,6 +50,19 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"events replay and since", []string{"events", "-replay", "-since", "1h"}},
 		{"events bad since", []string{"events", "-since", "yesterday"}},
 		{"events empty filter", []string{"events", "-filter", ","}},
+		{"events bad until", []string{"events", "-until", "soon"}},
+		{"events until before since", []string{"events", "-since", "1h", "-until", "2h"}},
+		{"events type with space", []string{"events", "-type", "a b"}},
+		{"profile get without -id", []string{"profile", "get"}},
+		{"user get without id or email", []string{"user", "get"}},
+		{"user get with both", []string{"user", "get", "-id", "u", "-email", "e@x"}},
+		{"user list bad limit", []string{"user", "list", "-limit", "1001"}},
+		{"user list cursor and all", []string{"user", "list", "-cursor", "c", "-all"}},
+		{"sessions list without -user", []string{"sessions", "list"}},
+		{"sessions get without -id", []string{"sessions", "get"}},
+		{"revoke by id and user", []string{"sessions", "revoke", "-id", "a", "-user", "u"}},
+		{"revoke alias and flag", []string{"sessions", "revoke", "-session-id", "a", "-token", "t"}},
+		{"attest zero duration", []string{"attest", "-profile", "p", "-token", "t", "-duration", "0"}},
 		{"authenticate without session", []string{"sessions", "authenticate"}},
 		{"authenticate with both", []string{"sessions", "authenticate", "-session-token", "a", "-session-jwt", "b"}},
 		{"revoke with two", []string{"sessions", "revoke", "-session-id", "a", "-session-token", "b"}},
@@ -82,7 +94,7 @@ func TestHelp(t *testing.T) {
 			t.Errorf("help does not list %q", cmd.path)
 		}
 	}
-	for _, want := range []string{"-nats", "-prefix", "-timeout", "TAT_NATS_URL", "TAT_SUBJECT_PREFIX"} {
+	for _, want := range []string{"-nats", "-prefix", "-timeout", "-json", "TAT_NATS_URL", "TAT_SUBJECT_PREFIX", "TAT_NATS_CREDS"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("help does not mention %s", want)
 		}
@@ -93,8 +105,14 @@ func TestHelp(t *testing.T) {
 			continue
 		}
 		code, stdout, stderr := runCLI(t, append([]string{"help"}, strings.Fields(cmd.path)...)...)
-		if code != exitOK || !strings.Contains(stdout, "usage: attestctl "+cmd.path) {
+		if code != exitOK || !strings.Contains(stdout, "usage: attestctl "+cmd.path) || !strings.Contains(stdout, cmd.summary) ||
+			!strings.Contains(stdout, "example:\n  attestctl ") && !strings.Contains(stdout, "example:\n  TOKEN=$(attestctl ") {
 			t.Errorf("help %s: exit %d\nstdout:\n%s\nstderr:\n%s", cmd.path, code, stdout, stderr)
+		}
+		// --help on the command itself says the same.
+		code, again, _ := runCLI(t, append(strings.Fields(cmd.path), "--help")...)
+		if code != exitOK || !strings.Contains(again, "usage: attestctl "+cmd.path) {
+			t.Errorf("%s --help: exit %d, %q", cmd.path, code, again)
 		}
 	}
 	code, stdout, _ = runCLI(t, "help", "attest")
@@ -104,20 +122,34 @@ func TestHelp(t *testing.T) {
 	if code, _, _ := runCLI(t, "keygen", "-h"); code != exitOK {
 		t.Errorf("keygen -h exit %d, want 0", code)
 	}
+	// Aliases are shown with the flag they stand for, not apart.
+	_, stdout, _ = runCLI(t, "help", "sessions", "revoke")
+	if !strings.Contains(stdout, "(also -token)") || strings.Contains(stdout, "same as -") || strings.Contains(stdout, "  -json") {
+		t.Errorf("help sessions revoke:\n%s", stdout)
+	}
 }
 
 func TestGlobalFlagsBeforeOrAfter(t *testing.T) {
 	t.Setenv("TAT_NATS_URL", "")
 	t.Setenv("TAT_SUBJECT_PREFIX", "")
 	g := defaultGlobals()
-	if g.natsURL != defaultNATSURL || g.prefix != defaultPrefix || g.timeout != defaultTimeout {
+	if g.natsURL != "" || g.prefix != defaultPrefix || g.timeout != defaultTimeout || g.json {
 		t.Fatalf("defaults = %+v", g)
+	}
+	c := &cli{g: g}
+	if s, _, _, err := c.settings(); err != nil || s.URL != defaultNATSURL {
+		t.Fatalf("default URL %q, %v", s.URL, err)
 	}
 	t.Setenv("TAT_NATS_URL", "nats://example:4222")
 	t.Setenv("TAT_SUBJECT_PREFIX", "acme.tat")
 	g = defaultGlobals()
-	if g.natsURL != "nats://example:4222" || g.prefix != "acme.tat" {
-		t.Fatalf("from env = %+v", g)
+	c = &cli{g: g}
+	if s, _, _, err := c.settings(); err != nil || s.URL != "nats://example:4222" || g.prefix != "acme.tat" {
+		t.Fatalf("from env: %q %+v %v", s.URL, g, err)
+	}
+	c.g.natsURL = "nats://flag:4222"
+	if s, _, _, _ := c.settings(); s.URL != "nats://flag:4222" {
+		t.Fatalf("-nats does not win over TAT_NATS_URL: %q", s.URL)
 	}
 	if got := g.streamName("EVENTS"); got != "ACME_TAT_EVENTS" {
 		t.Errorf("streamName = %q", got)
@@ -143,21 +175,22 @@ func TestGlobalFlagsBeforeOrAfter(t *testing.T) {
 	}
 }
 
-func TestEventFilters(t *testing.T) {
-	g := globals{prefix: "tat"}
+func TestEventTypes(t *testing.T) {
+	g := globals{prefix: "acme"}
 	cases := []struct {
 		in   string
 		want []string
 	}{
-		{">", []string{"tat.events.>"}},
-		{"session.>", []string{"tat.events.session.>"}},
-		{"session.created, attest.failed", []string{"tat.events.session.created", "tat.events.attest.failed"}},
-		{"tat.events.user.*", []string{"tat.events.user.*"}},
+		{">", []string{"tat.>"}},
+		{"session.>", []string{"tat.session.>"}},
+		{"session.created, tat.attest.failed", []string{"tat.session.created", "tat.attest.failed"}},
+		{"acme.events.user.*", []string{"tat.user.*"}},
+		{"*.failed", []string{"tat.*.failed"}},
 	}
 	for _, tc := range cases {
-		got, err := eventFilters(g, tc.in)
+		got, err := eventTypes(g, strings.Split(tc.in, ","))
 		if err != nil || strings.Join(got, "|") != strings.Join(tc.want, "|") {
-			t.Errorf("eventFilters(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+			t.Errorf("eventTypes(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
 		}
 	}
 }
@@ -174,40 +207,5 @@ func TestParseSince(t *testing.T) {
 		if _, err := parseSince(bad, now); err == nil {
 			t.Errorf("parseSince(%q) accepted", bad)
 		}
-	}
-}
-
-func TestPrintReply(t *testing.T) {
-	cases := []struct {
-		name    string
-		in      string
-		wantErr bool
-	}{
-		{"success", `{"status_code":200,"user_id":"user-1"}`, false},
-		{"no status (jwks)", `{"keys":[]}`, false},
-		{"client error", `{"status_code":409,"error_type":"version_conflict"}`, true},
-		{"server error", `{"status_code":503}`, true},
-		{"not JSON", `oops`, true},
-		{"not an object", `[1,2]`, true},
-	}
-	for _, tc := range cases {
-		var out bytes.Buffer
-		err := printReply(&out, []byte(tc.in))
-		if (err != nil) != tc.wantErr {
-			t.Errorf("%s: err = %v, want error %v", tc.name, err, tc.wantErr)
-		}
-		if !strings.HasSuffix(out.String(), "\n") {
-			t.Errorf("%s: output %q does not end in a newline", tc.name, out.String())
-		}
-	}
-	var re *replyError
-	err := printReply(io.Discard, []byte(`{"status_code":409,"error_type":"version_conflict"}`))
-	if !errors.As(err, &re) || re.status != 409 || !strings.Contains(err.Error(), "409 (version_conflict)") {
-		t.Errorf("409 reply: %v", err)
-	}
-	var out bytes.Buffer
-	_ = printReply(&out, []byte(`{"status_code":200,"a":{"b":1}}`))
-	if want := "{\n  \"status_code\": 200,\n  \"a\": {\n    \"b\": 1\n  }\n}\n"; out.String() != want {
-		t.Errorf("not pretty-printed:\n%s", out.String())
 	}
 }

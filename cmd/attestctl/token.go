@@ -94,6 +94,9 @@ func cmdTokenMint(c *cli, cmd *command, args []string) error {
 	if err != nil {
 		return err
 	}
+	if c.g.json {
+		return printJSON(c.stdout, map[string]any{"token": tok, "alg": *alg, "claims": claims})
+	}
 	_, err = fmt.Fprintln(c.stdout, tok)
 	return err
 }
