@@ -25,11 +25,20 @@ type conn struct {
 	jsAPI string // the JetStream API prefix; "" is the account's own
 }
 
-// settings reads the connection settings: the TAT_NATS_* variables; -nats,
-// when given, replaces the URL. It returns the settings, the JetStream API
-// prefix, and how to rewrite a message that names a setting.
+// settings reads the connection settings: the TAT_NATS_* variables, or
+// with -context the NATS CLI context, which replaces them all; -nats, when
+// given, replaces the URL either way. It returns the settings, the
+// JetStream API prefix, and how to rewrite a message that names a
+// TAT_NATS_* setting so that it names the context's field instead.
 func (c *cli) settings() (natsconn.Settings, string, *strings.Replacer, error) {
 	getenv, rename := os.Getenv, strings.NewReplacer()
+	if c.g.context != "" {
+		nctx, err := loadNATSContext(c.g.context)
+		if err != nil {
+			return natsconn.Settings{}, "", nil, err
+		}
+		getenv, rename = nctx.getenv, nctx.rename()
+	}
 	s, err := natsconn.Load(getenv)
 	if err != nil {
 		return s, "", nil, fmt.Errorf("NATS settings:\n%s", rename.Replace(err.Error()))
@@ -81,7 +90,7 @@ func (c *cli) client(opts ...client.Option) (*client.Client, *conn, error) {
 }
 
 // jetStream is the JetStream API as this identity reaches it: through
-// TAT_NATS_JS_API_PREFIX when set,
+// TAT_NATS_JS_API_PREFIX (or the context's jetstream_api_prefix) when set,
 // else the account's own.
 func (cn *conn) jetStream() (jetstream.JetStream, error) {
 	if cn.jsAPI != "" {

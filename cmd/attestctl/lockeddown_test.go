@@ -84,6 +84,38 @@ func TestLockedDownWalkthrough(t *testing.T) {
 			t.Errorf("as %s: attestctl %s: stderr %q, want one line with %q", c.id, strings.Join(c.args, " "), stderr, c.want)
 		}
 	}
+	// The same identities as NATS CLI contexts, with no TAT_NATS_* set.
+	cfg := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", cfg)
+	for _, id := range []string{"admin", "auditor"} {
+		e := env.Shipped.Env(id)
+		nctx := map[string]string{"url": e["TAT_NATS_URL"], "user": id, "password": e["TAT_NATS_PASSWORD"], "ca": e["TAT_NATS_TLS_CA"],
+			"cert": e["TAT_NATS_TLS_CERT"], "key": e["TAT_NATS_TLS_KEY"], "inbox_prefix": e["TAT_NATS_INBOX_PREFIX"]}
+		if id == "auditor" {
+			nctx["jetstream_api_prefix"] = "$JS.TAT.API"
+		}
+		b, _ := json.Marshal(nctx)
+		writeContext(t, cfg, "tat-"+id, string(b))
+		for k := range e {
+			t.Setenv(k, "")
+		}
+	}
+	t.Setenv("TAT_NATS_JS_API_PREFIX", "")
+	byContext := func(name string, args ...string) string {
+		t.Helper()
+		var o, e bytes.Buffer
+		if code := run(append([]string{"-timeout", "3s", "-context", name}, args...), &o, &e); code != 0 {
+			t.Fatalf("-context %s %s: exit %d: %s", name, strings.Join(args, " "), code, e.String())
+		}
+		return o.String()
+	}
+	if out := byContext("tat-admin", "profile", "list"); !strings.Contains(out, "trusted-auth-token-profile-dev") {
+		t.Errorf("profile list by context:\n%s", out)
+	}
+	if out := byContext("tat-auditor", "events", "-replay", "-no-follow", "-type", "session.revoked"); strings.Count(out, "\n") != 2 {
+		t.Errorf("events by context:\n%s", out)
+	}
+
 	// An admin who forgot its inbox prefix is told so.
 	for k, v := range env.Shipped.Env("admin") {
 		t.Setenv(k, v)

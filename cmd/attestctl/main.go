@@ -4,7 +4,7 @@
 // lists, checks and revokes sessions, and watches, replays and audits the
 // event log. Everything that talks to the worker goes through the Go
 // client (package client) on a connection made from the worker's own
-// TAT_NATS_* settings (package natsconn).
+// TAT_NATS_* settings (package natsconn) or a NATS CLI context.
 //
 // Output is for people by default: tables, or a few "field: value" lines
 // for one object. -json prints JSON for scripts instead (one object, or
@@ -52,7 +52,8 @@ var prefixPattern = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
 
 // globals are the flags every command takes, before or after its name.
 type globals struct {
-	natsURL string // -nats; "" when not given (see settings in conn.go)
+	natsURL string // -nats; "" when not given (see natsURL in conn.go)
+	context string // -context: a NATS CLI context's name
 	prefix  string
 	timeout time.Duration
 	json    bool
@@ -68,12 +69,13 @@ func defaultGlobals() globals {
 
 // globalFlags are the names register defines: a command's help lists
 // them apart from its own flags.
-var globalFlags = map[string]bool{"nats": true, "prefix": true, "timeout": true, "json": true}
+var globalFlags = map[string]bool{"nats": true, "context": true, "prefix": true, "timeout": true, "json": true}
 
 // register adds the global flags to fs with their current values as
 // defaults, so a value given before the command name survives.
 func (g *globals) register(fs *flag.FlagSet) {
-	fs.StringVar(&g.natsURL, "nats", g.natsURL, "NATS server `URL`s, comma-separated (default: $TAT_NATS_URL, else "+defaultNATSURL+")")
+	fs.StringVar(&g.natsURL, "nats", g.natsURL, "NATS server `URL`s, comma-separated (default: the context's, else $TAT_NATS_URL, else "+defaultNATSURL+")")
+	fs.StringVar(&g.context, "context", g.context, "connect as the NATS CLI context `NAME` (~/.config/nats/context/NAME.json) instead of the TAT_NATS_* settings")
 	fs.StringVar(&g.prefix, "prefix", g.prefix, "subject `PREFIX` of the worker (env TAT_SUBJECT_PREFIX)")
 	fs.DurationVar(&g.timeout, "timeout", g.timeout, "how long to wait for the server and for a reply")
 	fs.BoolVar(&g.json, "json", g.json, "print JSON for scripts instead of tables")
@@ -364,7 +366,7 @@ func (fs *flagSet) usage(cmd *command) {
 		fmt.Fprintf(out, "\nflags:\n")
 		own.PrintDefaults()
 	}
-	fmt.Fprintf(out, "\nglobal flags: -json, -nats URL, -prefix PREFIX, -timeout D (see 'attestctl help')\n")
+	fmt.Fprintf(out, "\nglobal flags: -json, -nats URL, -context NAME, -prefix PREFIX, -timeout D (see 'attestctl help')\n")
 }
 
 // parse parses args with fs, refuses positional arguments and checks the
@@ -468,7 +470,9 @@ commands:
 	fmt.Fprintf(w, `
 global flags (before or after the command; one dash or two):
   -json            print JSON for scripts instead of tables
-  -nats URL        NATS server(s) (default $TAT_NATS_URL, else %s)
+  -nats URL        NATS server(s) (default: the context's, else $TAT_NATS_URL, else %s)
+  -context NAME    connect as the NATS CLI context NAME ($XDG_CONFIG_HOME/nats/context/NAME.json,
+                   else ~/.config/nats/context/NAME.json) instead of the TAT_NATS_* settings
   -prefix PREFIX   subject prefix of the worker (default $TAT_SUBJECT_PREFIX, else %s)
   -timeout D       how long to wait for the server and for a reply (default %s)
 

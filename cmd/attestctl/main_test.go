@@ -63,6 +63,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"revoke by id and user", []string{"sessions", "revoke", "-id", "a", "-user", "u"}},
 		{"revoke alias and flag", []string{"sessions", "revoke", "-session-id", "a", "-token", "t"}},
 		{"attest zero duration", []string{"attest", "-profile", "p", "-token", "t", "-duration", "0"}},
+		{"context as a path", []string{"-context", "../x", "sessions", "jwks"}},
 		{"authenticate without session", []string{"sessions", "authenticate"}},
 		{"authenticate with both", []string{"sessions", "authenticate", "-session-token", "a", "-session-jwt", "b"}},
 		{"revoke with two", []string{"sessions", "revoke", "-session-id", "a", "-session-token", "b"}},
@@ -94,7 +95,7 @@ func TestHelp(t *testing.T) {
 			t.Errorf("help does not list %q", cmd.path)
 		}
 	}
-	for _, want := range []string{"-nats", "-prefix", "-timeout", "-json", "TAT_NATS_URL", "TAT_SUBJECT_PREFIX", "TAT_NATS_CREDS"} {
+	for _, want := range []string{"-nats", "-prefix", "-timeout", "-json", "-context", "TAT_NATS_URL", "TAT_SUBJECT_PREFIX", "TAT_NATS_CREDS"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("help does not mention %s", want)
 		}
