@@ -499,7 +499,10 @@ func cmdUserList(c *cli, cmd *command, args []string) error {
 	}
 	switch {
 	case c.g.json:
-		return printJSON(c.stdout, map[string]any{"users": users, "next_cursor": next})
+		return printJSON(c.stdout, struct {
+			Users      []client.User `json:"users"`
+			NextCursor string        `json:"next_cursor"`
+		}{users, next})
 	case len(users) == 0:
 		_, err := fmt.Fprintln(c.stdout, "no users")
 		return err
