@@ -155,8 +155,8 @@ func (is *Issuer) ParseJWT(raw string, now time.Time) (SessionJWTClaims, error) 
 		return SessionJWTClaims{}, bad
 	}
 	var key *ecdsa.PublicKey
-	for _, k := range is.published(now) {
-		if k.KID == pt.kid {
+	for _, k := range is.keys() {
+		if k.KID == pt.kid && k.Private != nil && k.StateAt(now) != KeyRetired {
 			key = &k.Private.PublicKey
 			break
 		}
