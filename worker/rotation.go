@@ -36,6 +36,9 @@ import (
 // the schedule. It must stay well inside domain.KeyPublishWindow.
 var keyringTick = 30 * time.Second
 
+// nudgeGap is the least time between re-reads caused by rotated events.
+const nudgeGap = time.Second
+
 // Rotate implements handlers.SessionKeys: the rotation of a keys command.
 func (r *keyring) Rotate(ctx context.Context, changeID string, now time.Time) (key, previous domain.KeyInfo, err error) {
 	rec, prev, _, err := r.rotate(ctx, changeID, handlers.TriggerCommand, now, 0)
@@ -154,13 +157,24 @@ func (w *Worker) runRotation(ctx context.Context, js jetstream.JetStream, pub ha
 	}
 	t := time.NewTicker(keyringTick)
 	defer t.Stop()
+	var last time.Time // wall time of the last re-read
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-nudge:
+			// At most one re-read a second, however many events arrive
+			// (anyone who may publish on the events subject can send one).
+			if wait := nudgeGap - time.Since(last); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+			}
 		}
+		last = time.Now()
 		lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		if err := w.ring.load(lctx); err != nil {
 			w.log.Warn().Err(err).Msg("session keys not re-read")

@@ -540,3 +540,36 @@ func (c *testClock) Set(at time.Time) {
 	defer c.mu.Unlock()
 	c.t = at
 }
+
+// TestKeyRotationForgedEventInjectsNothing: a tat.keys.rotated event is
+// only a nudge to re-read the sealed records: one forged by whoever may
+// publish on the events subject (naming a key of its own, a flood of them)
+// adds no key, changes no state, and the worker keeps answering.
+func TestKeyRotationForgedEventInjectsNothing(t *testing.T) {
+	env := workertest.NewEnv(t)
+	w := env.StartWorker(func(c *worker.Config) { c.SessionKeyRotation = 0 }, nil)
+	before := w.W.SessionKeyInfos()
+	jwksBefore := httpJWKS(t, w)
+	ev, err := domain.NewEvent("evt-"+uuid.NewString(), domain.EventKeysRotated, "evil", time.Now(), map[string]any{
+		"trigger": "command", "key": map[string]any{"kid": "evil", "number": 2, "sign_from": time.Now().Format(time.RFC3339),
+			"x": "AAAA", "y": "AAAA", "d": "AAAA"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(ev)
+	for range 50 {
+		if _, err := env.JS.Publish(context.Background(), env.Subject("events", "keys", "rotated"), body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(1500 * time.Millisecond) // a re-read or two
+	if after := w.W.SessionKeyInfos(); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("keys changed: %v, then %v", before, after)
+	}
+	if got := httpJWKS(t, w); !slices.Equal(got, jwksBefore) || slices.Contains(got, "evil") {
+		t.Fatalf("JWKS %v, before %v", got, jwksBefore)
+	}
+	if !w.W.Ready() {
+		t.Fatal("worker not ready")
+	}
+}
