@@ -2,6 +2,10 @@ package worker_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -571,5 +575,50 @@ func TestKeyRotationForgedEventInjectsNothing(t *testing.T) {
 	}
 	if !w.W.Ready() {
 		t.Fatal("worker not ready")
+	}
+}
+
+// TestKeyRotationKeepsTheV1Record: a fleet's existing record
+// session-keys-v1, as workers before rotation stored it, is key 1: it
+// signs until the first rotation, and its session-token key never changes,
+// so a session token made before any rotation still authenticates after
+// key 1 has retired.
+func TestKeyRotationKeepsTheV1Record(t *testing.T) {
+	clock := &testClock{t: time.Now().UTC().Truncate(time.Second)}
+	env := workertest.NewEnv(t)
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(priv)
+	tokenKey := make([]byte, 32)
+	_, _ = rand.Read(tokenKey)
+	legacy, _ := json.Marshal(map[string]any{"token_key": tokenKey, "signing_key": der, "kid": "tat-legacy"})
+	if _, err := env.Store().LoadOrCreateSecret(context.Background(), "session-keys-v1", env.MasterKey, legacy); err != nil {
+		t.Fatal(err)
+	}
+	w := env.StartWorker(func(c *worker.Config) { c.SessionKeyRotation = 0 }, clock.Now)
+	k := newKeysFixture(t, env)
+	token, jwt := k.session()
+	if kidOf(t, jwt) != "tat-legacy" || w.W.SigningKID() != "tat-legacy" {
+		t.Fatalf("key 1 is not the stored record's: a JWT of %s", kidOf(t, jwt))
+	}
+	sid := sessionIDOf(t, w.W.View(), token)
+	if want := (&domain.Issuer{TokenKey: tokenKey}).SessionToken(sid).Reveal(); token != want {
+		t.Fatal("the session token is not made with the stored token key")
+	}
+	rep := env.Request(env.Subject("keys", "commands"), "", map[string]any{"change_id": "rot-1", "op": "rotate"})
+	mustStatus(t, rep, 200)
+	if rep["previous_key"].(map[string]any)["kid"] != "tat-legacy" || rep["previous_key"].(map[string]any)["number"] != float64(1) {
+		t.Fatalf("rotation from the v1 record: %v", rep)
+	}
+	clock.Set(parseTime(t, rep["previous_key"].(map[string]any)["retire_at"]))
+	if err := w.W.AcceptSessionJWT(jwt); !errors.Is(err, domain.ErrSessionNotFound) {
+		t.Fatalf("key 1's JWT after it retired: %v", err)
+	}
+	auth := k.service(map[string]any{"session_token": token}, "sessions", "authenticate")
+	mustStatus(t, auth, 200)
+	if kidOf(t, auth["session_jwt"].(string)) != rep["key"].(map[string]any)["kid"] {
+		t.Errorf("a fresh JWT after the rotation: %s", kidOf(t, auth["session_jwt"].(string)))
 	}
 }
