@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"regexp"
 	"time"
+
+	"github.com/tat-worker/attest/domain"
 )
 
 // Config holds the worker's settings; cmd/attestd fills it from TAT_*
@@ -52,6 +54,10 @@ type Config struct {
 
 	SessionIssuer   string // TAT_SESSION_JWT_ISSUER
 	SessionAudience string // TAT_SESSION_JWT_AUDIENCE
+
+	// SessionKeyRotation is how often the session-signing key rotates
+	// (TAT_SESSION_KEY_ROTATION; 0: only by command).
+	SessionKeyRotation time.Duration
 }
 
 // Defaults returns the documented defaults.
@@ -84,6 +90,7 @@ func Defaults() Config {
 		JWKSWait:           3 * time.Second,
 		SessionIssuer:      "urn:tat:worker",
 		SessionAudience:    "tat",
+		SessionKeyRotation: 30 * 24 * time.Hour,
 	}
 }
 
@@ -137,6 +144,9 @@ func (c Config) Validate() error {
 	}
 	if c.SessionIssuer == "" || c.SessionAudience == "" {
 		bad("TAT_SESSION_JWT_ISSUER/AUDIENCE", "must not be empty")
+	}
+	if c.SessionKeyRotation != 0 && c.SessionKeyRotation < domain.MinKeyRotationInterval {
+		bad("TAT_SESSION_KEY_ROTATION", "must be 0 (no schedule) or at least %s", domain.MinKeyRotationInterval)
 	}
 	return errors.Join(errs...)
 }

@@ -114,6 +114,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	dur("TAT_JWKS_WAIT", &w.JWKSWait)
 	str("TAT_SESSION_JWT_ISSUER", &w.SessionIssuer)
 	str("TAT_SESSION_JWT_AUDIENCE", &w.SessionAudience)
+	dur("TAT_SESSION_KEY_ROTATION", &w.SessionKeyRotation)
 
 	str("TAT_NATS_URL", &s.NATSURL)
 	str("TAT_MONGODB_URI", &s.MongoURI)
