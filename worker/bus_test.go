@@ -34,7 +34,7 @@ func shippedReplies(c *worker.Config) {
 var (
 	probePub = []string{
 		"tat.attest.requests", "tat.attest.requests.app1", "tat.attest.requests.app2",
-		"tat.profiles.commands", "tat.users.commands",
+		"tat.profiles.commands", "tat.users.commands", "tat.keys.commands",
 		"tat.sessions.authenticate", "tat.sessions.revoke", "tat.sessions.jwks", "tat.reads.sessions",
 		"tat.events.profile.created", "tat.deadletter.attest", "$KV.TAT_JWKS.k",
 		"$JS.API.STREAM.INFO.TAT_ATTEST", "$JS.API.CONSUMER.CREATE.TAT_ATTEST.x", "$JS.API.STREAM.DELETE.TAT_EVENTS",
@@ -59,7 +59,7 @@ var permissionTable = map[string]struct{ pub, sub []string }{
 		sub: []string{"tat.sessions.>", "tat.reads.>", "$SRV.>", "_INBOX.>"},
 	},
 	"admin": {
-		pub: []string{"tat.profiles.commands", "tat.users.commands", "tat.sessions.authenticate", "tat.sessions.revoke",
+		pub: []string{"tat.profiles.commands", "tat.users.commands", "tat.keys.commands", "tat.sessions.authenticate", "tat.sessions.revoke",
 			"tat.sessions.jwks", "tat.reads.sessions"},
 		sub: []string{"_INBOX_admin.>"},
 	},

@@ -145,6 +145,10 @@ var commands = []*command{
 		summary: "revoke a session", run: cmdSessionsRevoke},
 	{path: "sessions jwks", synopsis: "",
 		summary: "print the public keys that sign session JWTs", run: cmdSessionsJWKS},
+	{path: "keys rotate", synopsis: "[-change-id ID]",
+		summary: "rotate the workers' session-signing key: a new key is published now and signs after the publish window", run: cmdKeysRotate},
+	{path: "keys list", synopsis: "",
+		summary: "list the workers' session-signing keys: kid, state (next, signing, verifying, retired) and times", run: cmdKeysList},
 }
 
 // help is added at init time: it reads the table it belongs to.

@@ -137,6 +137,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	str("TAT_SESSION_JWT_AUDIENCE", &w.SessionAudience)
 	list("TAT_REPLY_PREFIXES", &w.ReplyPrefixes)
 	pairs("TAT_APP_REPLY_PREFIXES", &w.AppReplyPrefixes)
+	dur("TAT_SESSION_KEY_ROTATION", &w.SessionKeyRotation)
 
 	nc, err := natsconn.Load(getenv)
 	if err != nil {
