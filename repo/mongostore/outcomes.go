@@ -15,17 +15,17 @@ var errConflict = domain.ErrConflict
 // outcomeModel is the stored form of a domain.Outcome. Reply and event are
 // kept as the JSON they are sent as; neither holds a bearer secret.
 type outcomeModel struct {
-	ID          string    `bson:"_id"`
-	Fingerprint string    `bson:"fingerprint,omitempty"`
-	StatusCode  int       `bson:"status_code"`
-	Reply       string    `bson:"reply"`
-	SessionID   string    `bson:"session_id,omitempty"`
+	ID          string `bson:"_id"`
+	Fingerprint string `bson:"fingerprint,omitempty"`
+	StatusCode  int    `bson:"status_code"`
+	Reply       string `bson:"reply"`
+	SessionID   string `bson:"session_id,omitempty"`
 	// SecretsUntil: zero (absent in outcomes stored before it existed)
 	// means a repeat gets no secrets.
 	SecretsUntil time.Time `bson:"secrets_until"`
-	Event       string    `bson:"event"`
-	Published   bool      `bson:"published"`
-	CreatedAt   time.Time `bson:"created_at"`
+	Event        string    `bson:"event"`
+	Published    bool      `bson:"published"`
+	CreatedAt    time.Time `bson:"created_at"`
 }
 
 func (m outcomeModel) domain() (domain.Outcome, error) {
@@ -45,7 +45,7 @@ func (s *Store) Record(ctx context.Context, o domain.Outcome) (domain.Outcome, b
 	}
 	m := outcomeModel{ID: o.Key, Fingerprint: o.Fingerprint, StatusCode: o.StatusCode, Reply: string(o.Reply), SessionID: o.SessionID,
 		SecretsUntil: o.SecretsUntil.UTC(), Event: string(ev), Published: o.Published, CreatedAt: o.CreatedAt.UTC()}
-	err = insert(ctx, s.db.Collection(collOutcomes), m)
+	err = s.insert(ctx, collOutcomes, m)
 	if errors.Is(err, errConflict) {
 		stored, ok, err := s.Get(ctx, o.Key)
 		if err != nil {
@@ -93,7 +93,7 @@ type publishedModel struct {
 // update by _id scans the whole collection, and this runs for every
 // command.
 func (s *Store) MarkPublished(ctx context.Context, key string) error {
-	err := insert(ctx, s.db.Collection(collPublished), publishedModel{ID: key, CreatedAt: time.Now().UTC()})
+	err := s.insert(ctx, collPublished, publishedModel{ID: key, CreatedAt: time.Now().UTC()})
 	if errors.Is(err, errConflict) {
 		return nil
 	}
