@@ -128,6 +128,9 @@ type phaseResult struct {
 	WorkerCPU  float64 // seconds
 	StackCPU   float64 // seconds (split mode)
 	DriverCPU  float64 // seconds
+	// Batches and Batched count the worker's grouped insertMany commands
+	// and the documents they carried (0 for a worker without batching).
+	Batches, Batched float64
 }
 
 func newDriver(url, prefix, run string) (*driver, error) {

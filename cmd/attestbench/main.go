@@ -203,7 +203,7 @@ func run(o options) report {
 		fatalf("profile: %v %v", err, rep)
 	}
 
-	pids := []int{w.pid()}
+	metricsURL := "http://" + httpAddr + "/metrics"
 	measure := func(name string, f func() phaseResult) phaseResult {
 		w0, _ := cpuSeconds(w.pid())
 		s0 := 0.0
@@ -211,8 +211,13 @@ func run(o options) report {
 			s0, _ = cpuSeconds(stack.pid())
 		}
 		d0, _ := cpuSeconds(os.Getpid())
+		b0, _ := metric(metricsURL, "tat_store_insert_batches_total")
+		n0, _ := metric(metricsURL, "tat_store_batched_inserts_total")
 		l0 := loadAvg()
 		res := f()
+		b1, _ := metric(metricsURL, "tat_store_insert_batches_total")
+		n1, _ := metric(metricsURL, "tat_store_batched_inserts_total")
+		res.Batches, res.Batched = b1-b0, n1-n0
 		res.LoadBefore, res.LoadAfter = l0, loadAvg()
 		w1, _ := cpuSeconds(w.pid())
 		res.WorkerCPU = w1 - w0
@@ -225,7 +230,6 @@ func run(o options) report {
 		printPhase(res)
 		return res
 	}
-	_ = pids
 
 	// Users: 0..warmup-1 warm the worker up; warmup..warmup+users-1 are
 	// the users whose memory is measured; the throughput and latency
@@ -249,7 +253,6 @@ func run(o options) report {
 	r.Warmup = measure("warm-up (new users, JIT)", func() phaseResult { return d.closedLoop("warm-up", warm, o.inflight, 5*time.Minute) })
 	settle()
 	r.RSSBefore, _ = rssBytes(w.pid())
-	metricsURL := "http://" + httpAddr + "/metrics"
 	r.HeapBefore, _ = metric(metricsURL, "go_memstats_next_gc_bytes")
 	r.Load = measure("new users (JIT user + session)", func() phaseResult {
 		return d.closedLoop("new users", load, o.inflight, 10*time.Minute)

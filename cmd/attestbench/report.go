@@ -51,6 +51,11 @@ func writeReport(o options, r report) string {
 		p("| whole stack CPU per attest (worker + servers) | %.0f µs (the machine's %d cores give at most %.0f attests/s at this cost) |",
 			perAttest(tp.WorkerCPU+tp.StackCPU, tp.OK), numCPU(), float64(numCPU())*1e6/perAttest(tp.WorkerCPU+tp.StackCPU, tp.OK))
 	}
+	if tp.Batches > 0 {
+		p("| store inserts per attest; documents per insertMany (throughput phase) | %.2f; %.1f (%.0f commands) |", tp.Batched/float64(max(tp.OK, 1)), tp.Batched/tp.Batches, tp.Batches)
+	} else {
+		p("| store inserts per attest; documents per insertMany | not reported (a worker without grouped inserts: one command per insert) |")
+	}
 	p("| load generator CPU per attest (this process; not part of the stack) | %.0f µs |", perAttest(tp.DriverCPU, tp.OK))
 	p("| **single-core crypto ceiling**: ES256 verify + ES256 sign | **%.0f /s** (verify %.1f µs, sign %.1f µs) |",
 		r.cryptoPairsPerSec(), us(r.CryptoVerify), us(r.CryptoSign))
