@@ -36,6 +36,9 @@ import (
 // A batch goes out when it holds BatchOptions.MaxDocs documents, or when
 // the oldest document in it has waited BatchOptions.Delay; documents queued
 // while the previous batch of the collection was in flight go out at once.
+// The delay is only waited while callers are concurrent: after a batch of
+// one document the next document goes at once, so a lone caller (a quiet
+// worker) never waits for company that is not coming.
 // A caller whose context ends before its batch is sent is left out of it
 // (and gets its context's error); one whose context ends while the batch is
 // in flight gets the error at once, and the batch goes on for the others.
@@ -47,8 +50,9 @@ type BatchOptions struct {
 	// caller's goroutine.
 	MaxDocs int
 	// Delay is how long the first document of a batch waits for others
-	// when nothing else is queued. 0 sends at once whatever is queued:
-	// batches then form only while the previous one is in flight.
+	// when nothing else is queued, as long as the previous batch held more
+	// than one document. 0 sends at once whatever is queued: batches then
+	// form only while the previous one is in flight.
 	Delay time.Duration
 }
 
@@ -147,13 +151,17 @@ func (b *batcher) run() {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	batch := make([]*pendingInsert, 0, b.opts.MaxDocs)
+	last := 2 // documents in the previous batch; lingering starts on
 	for {
 		first, ok := <-b.in
 		if !ok {
 			return
 		}
 		batch = append(batch[:0], first)
-		deadline := first.at.Add(b.opts.Delay)
+		deadline := first.at
+		if last > 1 {
+			deadline = deadline.Add(b.opts.Delay)
+		}
 		open := true
 	collect:
 		for len(batch) < b.opts.MaxDocs {
@@ -184,6 +192,7 @@ func (b *batcher) run() {
 				break collect
 			}
 		}
+		last = len(batch)
 		b.flush(batch)
 		clear(batch)
 		if !open {
