@@ -19,7 +19,7 @@ import (
 
 // openStoreWith opens a store with options on the test FerretDB, in a
 // database of its own.
-func openStoreWith(t *testing.T, opts ...mongostore.Option) (*mongostore.Store, string) {
+func openStoreWith(t testing.TB, opts ...mongostore.Option) (*mongostore.Store, string) {
 	t.Helper()
 	openStore(t) // starts the server once
 	ctx := context.Background()
