@@ -304,18 +304,27 @@ func (v *View) applyEvent(e domain.Event) error {
 		}
 		v.PutProfile(p, e.Type == domain.EventProfileDeleted)
 	case domain.EventUserCreated, domain.EventUserUpdated, domain.EventUserDeleted:
+		if v.holdsUser(e.Data) {
+			return nil
+		}
 		var d UserEventData
 		if err := json.Unmarshal(e.Data, &d); err != nil || d.User == nil {
 			return fmt.Errorf("event %s: bad user data", e.ID)
 		}
 		v.PutUser(*d.User, e.Type == domain.EventUserDeleted)
 	case domain.EventSessionCreated, domain.EventSessionUpdated:
+		if v.holdsSession(e.Data) {
+			return nil
+		}
 		var d AttestEventData
 		if err := json.Unmarshal(e.Data, &d); err != nil || d.Session == nil {
 			return fmt.Errorf("event %s: bad session data", e.ID)
 		}
 		v.PutSession(domain.SessionState{Session: *d.Session, Revision: d.SessionRevision})
 	case domain.EventSessionRevoked:
+		if v.holdsSession(e.Data) {
+			return nil
+		}
 		var d SessionRevokedData
 		if err := json.Unmarshal(e.Data, &d); err != nil || d.Session == nil {
 			return fmt.Errorf("event %s: bad session data", e.ID)
@@ -323,4 +332,41 @@ func (v *View) applyEvent(e domain.Event) error {
 		v.PutSession(domain.SessionState{Session: *d.Session, Revision: d.SessionRevision, Revoked: true})
 	}
 	return nil
+}
+
+// holdsSession reports whether the view holds the event's session at its
+// revision or a newer one, reading only those two fields: most session
+// events a worker applies are its own (applied when made, then read back
+// from the stream), and decoding the whole session was most of their cost.
+func (v *View) holdsSession(data json.RawMessage) bool {
+	var d struct {
+		Session *struct {
+			SessionID string `json:"session_id"`
+		} `json:"session"`
+		SessionRevision int64 `json:"session_revision"`
+	}
+	if json.Unmarshal(data, &d) != nil || d.Session == nil {
+		return false
+	}
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	cur, ok := v.sessions[d.Session.SessionID]
+	return ok && cur.revision >= d.SessionRevision
+}
+
+// holdsUser is holdsSession for user events.
+func (v *View) holdsUser(data json.RawMessage) bool {
+	var d struct {
+		User *struct {
+			UserID  string `json:"user_id"`
+			Version int64  `json:"version"`
+		} `json:"user"`
+	}
+	if json.Unmarshal(data, &d) != nil || d.User == nil {
+		return false
+	}
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	cur, ok := v.users[d.User.UserID]
+	return ok && cur.version >= d.User.Version
 }
