@@ -65,6 +65,7 @@ type options struct {
 	warmup    int
 	inflight  int
 	latencyS  float64
+	rate      float64
 	cryptoDur time.Duration
 	outDir    string
 	name      string
@@ -87,6 +88,7 @@ func main() {
 	flag.IntVar(&o.warmup, "warmup", 1000, "attests before anything is measured")
 	flag.IntVar(&o.inflight, "inflight", 512, "requests outstanding in the closed-loop phases")
 	flag.Float64Var(&o.latencyS, "latency-seconds", 10, "length of the open-loop latency phase at half the throughput")
+	flag.Float64Var(&o.rate, "rate", 0, "requests per second of the latency phase (default: half the measured throughput); to compare latency at one rate")
 	flag.DurationVar(&o.cryptoDur, "crypto", 2*time.Second, "time spent measuring the single-core crypto ceiling")
 	flag.StringVar(&o.outDir, "out", "docs", "`directory` for the report (the folder of BENCHMARKS.md)")
 	flag.StringVar(&o.name, "name", "bench-report", "report file `name` (without .md)")
@@ -273,6 +275,9 @@ func run(o options) report {
 	known = nil
 
 	rate := r.Throughput.Rate / 2
+	if o.rate > 0 {
+		rate = o.rate
+	}
 	if rate > 0 {
 		n := int(rate * o.latencyS)
 		fmt.Printf("preparing %d tokens for %.0f requests/s over %.0f s\n", n, rate, o.latencyS)
@@ -435,7 +440,7 @@ func binaryInfo(path string) string {
 	if err != nil {
 		return path + " (no build info: " + err.Error() + ")"
 	}
-	rev, modified, tags := "?", "", ""
+	rev, modified, tags := "unknown (no VCS stamp)", "", ""
 	for _, s := range bi.Settings {
 		switch s.Key {
 		case "vcs.revision":

@@ -41,8 +41,8 @@ func writeReport(o options, r report) string {
 		r.Load.Rate, r.Load.OK, r.Load.Elapsed.Seconds(), r.Load.Failed, r.Load.Missing, r.Load.LoadBefore, r.Load.LoadAfter)
 	lt := r.Latency
 	if lt.Offered > 0 {
-		p("| **reply latency** at %.0f /s (half the throughput, open loop, %d requests) | **p50 %.1f ms, p95 %.1f ms, p99 %.1f ms**, max %.1f ms (%d failed, %d missing; load %s → %s) |",
-			lt.Offered, lt.Requests, percentile(lt.Latencies, .5), percentile(lt.Latencies, .95), percentile(lt.Latencies, .99),
+		p("| **reply latency** at %.0f /s (%s, open loop, %d requests) | **p50 %.1f ms, p95 %.1f ms, p99 %.1f ms**, max %.1f ms (%d failed, %d missing; load %s → %s) |",
+			lt.Offered, rateWhy(o), lt.Requests, percentile(lt.Latencies, .5), percentile(lt.Latencies, .95), percentile(lt.Latencies, .99),
 			percentile(lt.Latencies, 1), lt.Failed, lt.Missing, lt.LoadBefore, lt.LoadAfter)
 	}
 	p("| **worker CPU per attest** (throughput phase, /proc/<pid>/stat) | **%.0f µs** |", perAttest(tp.WorkerCPU, tp.OK))
@@ -74,7 +74,7 @@ func writeReport(o options, r report) string {
 		p("| restart time per 100,000 users (above, less the empty start, scaled) | %.1f s |", (r.Restart-r.FirstStart).Seconds()*100000/users)
 	}
 	p("")
-	p("Reply latency at half the throughput (log-scale buckets):")
+	p("Reply latency at %.0f /s, %s (log-scale buckets):", lt.Offered, rateWhy(o))
 	p("")
 	p("![reply latency histogram](%s)", svgName)
 	p("")
@@ -180,4 +180,11 @@ func histogramSVG(r phaseResult) string {
 	}
 	b.WriteString("</svg>\n")
 	return b.String()
+}
+
+func rateWhy(o options) string {
+	if o.rate > 0 {
+		return "the rate asked for with -rate"
+	}
+	return "half the throughput"
 }
