@@ -67,9 +67,10 @@ func WithBatching(o BatchOptions) Option {
 	return func(s *Store) { s.batchOpts = o }
 }
 
-// flushTimeout bounds one insertMany; it does not depend on any caller's
-// context, so one caller's cancellation never fails the others.
-const flushTimeout = 15 * time.Second
+// flushTimeout bounds one insertMany, as the client's operation timeout
+// (Open) bounds a single insert; it does not depend on any caller's context,
+// so one caller's cancellation never fails the others.
+const flushTimeout = 10 * time.Second
 
 // errClosed is returned to inserts after Close.
 var errClosed = errors.New("store closed")
