@@ -84,6 +84,14 @@ func New(cfg Config, d Deps) (*Worker, error) {
 	})
 	w.m = newMetrics(w.reg, w.view.Counts)
 	w.readCalls = newReadMetrics(w.reg)
+	store := d.Store
+	w.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "tat_store_insert_batches_total", Help: "insertMany commands that carried grouped inserts to the store.",
+		}, func() float64 { return float64(store.BatchStats().Batches) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "tat_store_batched_inserts_total", Help: "Documents inserted through grouped insertMany commands.",
+		}, func() float64 { return float64(store.BatchStats().Documents) }))
 	return w, nil
 }
 
