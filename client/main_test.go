@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/tat-worker/attest/client"
+	"github.com/tat-worker/attest/worker"
 	"github.com/tat-worker/attest/worker/workertest"
 )
 
@@ -32,7 +33,11 @@ func TestMain(m *testing.M) {
 	code := func() int {
 		defer tb.cleanup()
 		env = workertest.NewEnv(tb)
-		w := env.StartWorker(nil, nil)
+		// The tests' inboxes: the default, and the prefixes of the
+		// application tests, which the worker must list to reply there.
+		w := env.StartWorker(func(c *worker.Config) {
+			c.ReplyPrefixes = []string{"_INBOX.", "_INBOX_app1.", "_INBOX_billing."}
+		}, nil)
 		natsURL = env.NATSURL
 		idp = workertest.NewIssuer(tb, "https://idp.example.com/", "my-app")
 		if err := setupExamples(env.NC); err != nil {

@@ -16,7 +16,10 @@ const MaxJSONDepth = 32
 // brackets and braces outside them. It validates nothing else. Data that
 // is malformed may be reported either way: where it stops being JSON, a
 // decoder stops too, and the depth below that point is counted exactly.
-func jsonTooDeep(data []byte) bool {
+func jsonTooDeep(data []byte) bool { return jsonDeeperThan(data, MaxJSONDepth) }
+
+// jsonDeeperThan is jsonTooDeep with a bound of max levels.
+func jsonDeeperThan(data []byte, max int) bool {
 	depth := 0
 	for i := 0; i < len(data); i++ {
 		switch data[i] {
@@ -30,7 +33,7 @@ func jsonTooDeep(data []byte) bool {
 			}
 		case '[', '{':
 			depth++
-			if depth > MaxJSONDepth {
+			if depth > max {
 				return true
 			}
 		case ']', '}':

@@ -59,10 +59,10 @@ func (h *admin) finish(ctx context.Context, kind, id string, status int, typ, su
 	}
 	switch d := data.(type) {
 	case ProfileEventData:
-		d.Position = positionOf(ctx)
+		d.Position, d.ReplyRefused = positionOf(ctx), replyRefused(ctx)
 		data = d
 	case UserEventData:
-		d.Position = positionOf(ctx)
+		d.Position, d.ReplyRefused = positionOf(ctx), replyRefused(ctx)
 		data = d
 	case KeysEventData:
 		d.Position = positionOf(ctx)
@@ -181,7 +181,7 @@ func (h *ProfileChange) store(ctx context.Context, e domain.Event) error {
 // Handle applies one profile command to its one outcome; an error is
 // transient.
 func (h *ProfileChange) Handle(ctx context.Context, in Input) (Output, error) {
-	ctx = withPosition(ctx, in)
+	ctx = withReplyRefused(withPosition(ctx, in), in)
 	var cmd domain.ProfileCommand
 	return h.handle(ctx, "profile", in, &cmd, func() string { return cmd.ChangeID }, func() error { return cmd.Validate() },
 		func(id string) (Output, error) { return h.apply(ctx, id, cmd) },
@@ -190,7 +190,7 @@ func (h *ProfileChange) Handle(ctx context.Context, in Input) (Output, error) {
 
 // Abandon ends a profile command that exhausted its deliveries.
 func (h *ProfileChange) Abandon(ctx context.Context, in Input, cause error) (Output, error) {
-	ctx = withPosition(ctx, in)
+	ctx = withReplyRefused(withPosition(ctx, in), in)
 	var cmd domain.ProfileCommand
 	return h.abandon(ctx, "profile", in, &cmd, func() string { return cmd.ChangeID }, cause,
 		func(id string, err error) (Output, error) { return h.reject(ctx, id, cmd, err) })

@@ -62,7 +62,7 @@ type attestation struct {
 // transient: the worker retries the message; every other result, including
 // every refusal, comes back as an Output whose event has been published.
 func (a *Attest) Handle(ctx context.Context, in Input) (Output, error) {
-	ctx = withPosition(ctx, in)
+	ctx = withReplyRefused(withPosition(ctx, in), in)
 	var req domain.AttestRequest
 	derr := domain.DecodeStrict(in.Data, &req)
 	id := commandID(req.RequestID, in)
@@ -147,7 +147,7 @@ func fingerprint(req domain.AttestRequest, data []byte, derr error) string {
 // session.created or session.updated: see leftovers). A user made just in
 // time by an earlier delivery is announced either way.
 func (a *Attest) Abandon(ctx context.Context, in Input, cause error) (Output, error) {
-	ctx = withPosition(ctx, in)
+	ctx = withReplyRefused(withPosition(ctx, in), in)
 	var req domain.AttestRequest
 	derr := domain.DecodeStrict(in.Data, &req)
 	id := commandID(req.RequestID, in)
@@ -491,7 +491,7 @@ func (a *Attest) fail(ctx context.Context, id, fp string, req domain.AttestReque
 // complete fills in o's event and reply, makes o the request's outcome
 // (unless one is stored already) and sends the stored one.
 func (a *Attest) complete(ctx context.Context, o Outcome, typ, subject string, data AttestEventData, reply AttestReply) (Output, error) {
-	data.Position = positionOf(ctx)
+	data.Position, data.ReplyRefused = positionOf(ctx), replyRefused(ctx)
 	ev, err := domain.NewEvent(domain.EventID("attest", data.RequestID), typ, subject, o.CreatedAt, data)
 	if err != nil {
 		return Output{}, err

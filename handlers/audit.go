@@ -76,6 +76,9 @@ type RepeatedEventData struct {
 	// argument, duration or claims): it was refused with invalid_request
 	// and never saw the first outcome.
 	DifferentRequest bool `json:"different_request,omitempty"`
+	// ReplyRefused: this message named a reply subject the worker does not
+	// reply to; it was answered nowhere.
+	ReplyRefused bool `json:"reply_refused,omitempty"`
 }
 
 // repeatKinds maps an outcome's kind to its repeated event type.
@@ -109,7 +112,7 @@ func (c *Completer) Repeated(ctx context.Context, first Outcome, now time.Time, 
 		return fmt.Errorf("no repeated event for outcome %s", first.Key)
 	}
 	data := RepeatedEventData{Position: pos, FirstEventID: first.Event.ID, FirstStreamSeq: fp.StreamSeq,
-		StatusCode: status, ErrorType: errType, DifferentRequest: different}
+		StatusCode: status, ErrorType: errType, DifferentRequest: different, ReplyRefused: replyRefused(ctx)}
 	if kind == "attest" {
 		data.RequestID = id
 	} else {

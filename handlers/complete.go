@@ -23,6 +23,26 @@ type Input struct {
 	// that attempt's writes orphaned by refusing a token that expired
 	// while it waited.
 	PublishedAt time.Time
+	// ReplyRefused says the worker will not send the reply to the subject
+	// the command named (see the worker's reply rules). The command is
+	// decided as any other; its outcome event says reply_refused.
+	ReplyRefused bool
+}
+
+// replyRefusedKey carries Input.ReplyRefused from a command's entry point
+// (Handle, Abandon) to where its outcome event is built.
+type replyRefusedKey struct{}
+
+func withReplyRefused(ctx context.Context, in Input) context.Context {
+	if !in.ReplyRefused {
+		return ctx
+	}
+	return context.WithValue(ctx, replyRefusedKey{}, true)
+}
+
+func replyRefused(ctx context.Context) bool {
+	v, _ := ctx.Value(replyRefusedKey{}).(bool)
+	return v
 }
 
 // Output is what the worker sends back: Reply (which alone may carry bearer

@@ -12,6 +12,9 @@ type ProfileEventData struct {
 	ErrorMessage string          `json:"error_message,omitempty"`
 	// Position places the command in TAT_ADMIN (events only, not replies).
 	Position
+	// ReplyRefused: the command named a reply subject the worker does not
+	// reply to; the outcome is the same, the reply was not sent (events only).
+	ReplyRefused bool `json:"reply_refused,omitempty"`
 }
 
 // UserEventData is the data of user events and replies.
@@ -25,6 +28,7 @@ type UserEventData struct {
 	// Position places the command in TAT_ADMIN (events only, not replies;
 	// absent from the user.created of a user made just in time).
 	Position
+	ReplyRefused bool `json:"reply_refused,omitempty"` // as in ProfileEventData
 }
 
 // AttestEventData is the data of session and attest events (contract
@@ -43,6 +47,9 @@ type AttestEventData struct {
 	ErrorType       string          `json:"error_type,omitempty"`
 	ErrorMessage    string          `json:"error_message,omitempty"`
 	Position
+	// ReplyRefused: the request named a reply subject the worker does not
+	// reply to; the outcome is the same, the reply was not sent.
+	ReplyRefused bool `json:"reply_refused,omitempty"`
 }
 
 // SessionRevokedData is the data of tat.session.revoked.

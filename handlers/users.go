@@ -52,7 +52,7 @@ func (h *UserChange) store(ctx context.Context, e domain.Event) error {
 // Handle applies one user command to its one outcome; an error is
 // transient.
 func (h *UserChange) Handle(ctx context.Context, in Input) (Output, error) {
-	ctx = withPosition(ctx, in)
+	ctx = withReplyRefused(withPosition(ctx, in), in)
 	var cmd domain.UserCommand
 	out, err := h.handle(ctx, "user", in, &cmd, func() string { return cmd.ChangeID }, func() error { return cmd.Validate() },
 		func(id string) (Output, error) { return h.apply(ctx, id, cmd) },
@@ -62,7 +62,7 @@ func (h *UserChange) Handle(ctx context.Context, in Input) (Output, error) {
 
 // Abandon ends a user command that exhausted its deliveries.
 func (h *UserChange) Abandon(ctx context.Context, in Input, cause error) (Output, error) {
-	ctx = withPosition(ctx, in)
+	ctx = withReplyRefused(withPosition(ctx, in), in)
 	var cmd domain.UserCommand
 	out, err := h.abandon(ctx, "user", in, &cmd, func() string { return cmd.ChangeID }, cause,
 		func(id string, err error) (Output, error) { return h.reject(ctx, id, cmd, err) })

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -205,7 +204,9 @@ func (v *View) Counts() (profiles, users, sessions int) {
 }
 
 // ApplyEvent applies one event read from the events stream at seq. Events
-// the view does not track only advance the sequence.
+// the view does not track only advance the sequence. The data is decoded
+// strictly (exact names, no duplicates, bounded), as everything read back
+// from the bus.
 func (v *View) ApplyEvent(seq uint64, e domain.Event) error {
 	err := v.applyEvent(e)
 	v.mu.Lock()
@@ -257,7 +258,7 @@ func (v *View) applyEvent(e domain.Event) error {
 	switch e.Type {
 	case domain.EventProfileCreated, domain.EventProfileUpdated, domain.EventProfileDeleted:
 		var d ProfileEventData
-		if err := json.Unmarshal(e.Data, &d); err != nil || d.Profile == nil {
+		if err := domain.DecodeStrictBus(e.Data, &d, 0); err != nil || d.Profile == nil {
 			return fmt.Errorf("event %s: bad profile data", e.ID)
 		}
 		p, err := domain.NewProfile(d.Profile.ProfileSpec, domain.ProfileRules{AllowHTTPJWKS: true}, d.Profile.Version, d.Profile.CreatedAt, d.Profile.UpdatedAt)
@@ -267,19 +268,19 @@ func (v *View) applyEvent(e domain.Event) error {
 		v.PutProfile(p, e.Type == domain.EventProfileDeleted)
 	case domain.EventUserCreated, domain.EventUserUpdated, domain.EventUserDeleted:
 		var d UserEventData
-		if err := json.Unmarshal(e.Data, &d); err != nil || d.User == nil {
+		if err := domain.DecodeStrictBus(e.Data, &d, 0); err != nil || d.User == nil {
 			return fmt.Errorf("event %s: bad user data", e.ID)
 		}
 		v.PutUser(*d.User, e.Type == domain.EventUserDeleted)
 	case domain.EventSessionCreated, domain.EventSessionUpdated:
 		var d AttestEventData
-		if err := json.Unmarshal(e.Data, &d); err != nil || d.Session == nil {
+		if err := domain.DecodeStrictBus(e.Data, &d, 0); err != nil || d.Session == nil {
 			return fmt.Errorf("event %s: bad session data", e.ID)
 		}
 		v.PutSession(domain.SessionState{Session: *d.Session, Revision: d.SessionRevision})
 	case domain.EventSessionRevoked:
 		var d SessionRevokedData
-		if err := json.Unmarshal(e.Data, &d); err != nil || d.Session == nil {
+		if err := domain.DecodeStrictBus(e.Data, &d, 0); err != nil || d.Session == nil {
 			return fmt.Errorf("event %s: bad session data", e.ID)
 		}
 		v.PutSession(domain.SessionState{Session: *d.Session, Revision: d.SessionRevision, Revoked: true})

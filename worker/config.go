@@ -58,6 +58,14 @@ type Config struct {
 	// SessionKeyRotation is how often the session-signing key rotates
 	// (TAT_SESSION_KEY_ROTATION; 0: only by command).
 	SessionKeyRotation time.Duration
+	// ReplyPrefixes (TAT_REPLY_PREFIXES) are where replies may go at all:
+	// a Tat-Reply-To or a service request's reply subject must start with
+	// one of them, each a subject prefix ending in a dot (_INBOX.).
+	ReplyPrefixes []string
+	// AppReplyPrefixes (TAT_APP_REPLY_PREFIXES, app=prefix,...) hold an
+	// attest request that arrived on <prefix>.attest.requests.<app> to its
+	// application's prefix, and that prefix to that application's requests.
+	AppReplyPrefixes map[string]string
 }
 
 // Defaults returns the documented defaults.
@@ -91,6 +99,7 @@ func Defaults() Config {
 		SessionIssuer:      "urn:tat:worker",
 		SessionAudience:    "tat",
 		SessionKeyRotation: 30 * 24 * time.Hour,
+		ReplyPrefixes:      []string{"_INBOX."},
 	}
 }
 
@@ -145,6 +154,7 @@ func (c Config) Validate() error {
 	if c.SessionIssuer == "" || c.SessionAudience == "" {
 		bad("TAT_SESSION_JWT_ISSUER/AUDIENCE", "must not be empty")
 	}
+	errs = append(errs, c.validateReplyPrefixes()...)
 	if c.SessionKeyRotation != 0 && c.SessionKeyRotation < domain.MinKeyRotationInterval {
 		bad("TAT_SESSION_KEY_ROTATION", "must be 0 (no schedule) or at least %s", domain.MinKeyRotationInterval)
 	}

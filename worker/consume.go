@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"time"
 
@@ -23,6 +22,10 @@ const ReplyHeader = "Tat-Reply-To"
 
 // errDeliveriesExhausted is the cause of a delivery past MaxDeliver.
 var errDeliveriesExhausted = errors.New("deliveries exhausted")
+
+// errEventAsCommand is the dead letter's reason for an event delivered
+// into a command stream.
+var errEventAsCommand = errors.New("an event (it carries " + SignatureHeader + ") delivered into a command stream: dropped without an outcome")
 
 type handleFunc func(ctx context.Context, subject string, in handlers.Input) (handlers.Output, error)
 
@@ -43,13 +46,15 @@ type runner struct {
 	m           *metrics
 	concurrency int
 
-	sem chan struct{}
-	wg  sync.WaitGroup
-	cc  jetstream.ConsumeContext
+	sem     chan struct{}
+	wg      sync.WaitGroup
+	cc      jetstream.ConsumeContext
+	sampled zerolog.Logger // for what a publisher may repeat at will
 }
 
 func (r *runner) start(work context.Context) error {
 	r.sem = make(chan struct{}, r.concurrency)
+	r.sampled = r.log.Sample(&zerolog.BurstSampler{Burst: 10, Period: time.Second})
 	cc, err := r.cons.Consume(func(m jetstream.Msg) {
 		// Kept alive from the moment it arrives: a message waiting here for
 		// a free slot must not be redelivered to another worker meanwhile.
@@ -107,13 +112,35 @@ func (r *runner) process(ctx context.Context, m jetstream.Msg, stop func()) {
 		return
 	}
 	hdr := m.Headers()
+	if hdr.Get(SignatureHeader) != "" {
+		// An event, not a command: a consumer of the events stream whose
+		// deliver subject is a command subject. Deciding it would publish
+		// an outcome event, delivered back here in turn: a loop. It is
+		// dropped with no outcome (an audit check shows its sequence as
+		// lost), and a dead letter records where and why.
+		stop()
+		r.m.eventsRefused.WithLabelValues("delivered_as_command").Inc()
+		r.sampled.Warn().Str("kind", r.kind).Uint64("stream_seq", md.Sequence.Stream).
+			Msg("an event arrived as a command (a consumer of the events stream delivers into a command subject); dropped")
+		dctx, cancel := context.WithTimeout(ctx, r.cfg.AckWait)
+		r.deadLetter(dctx, m, md, errEventAsCommand)
+		cancel()
+		_ = m.Term()
+		return
+	}
+	replyTo := hdr.Get(ReplyHeader)
+	refusal := ""
+	if replyTo != "" {
+		refusal = r.cfg.replyRefusal(m.Subject(), replyTo)
+	}
 	in := handlers.Input{
-		Data:        m.Data(),
-		HeaderID:    hdr.Get(jetstream.MsgIDHeader),
-		StreamSeq:   md.Sequence.Stream,
-		Stream:      md.Stream,
-		Redelivered: md.NumDelivered > 1,
-		PublishedAt: md.Timestamp,
+		Data:         m.Data(),
+		HeaderID:     hdr.Get(jetstream.MsgIDHeader),
+		StreamSeq:    md.Sequence.Stream,
+		Stream:       md.Stream,
+		Redelivered:  md.NumDelivered > 1,
+		PublishedAt:  md.Timestamp,
+		ReplyRefused: refusal != "",
 	}
 	var out handlers.Output
 	if int(md.NumDelivered) > r.cfg.MaxDeliver {
@@ -149,7 +176,7 @@ func (r *runner) process(ctx context.Context, m jetstream.Msg, stop func()) {
 		_ = m.NakWithDelay(delay)
 		return
 	}
-	r.reply(hdr.Get(ReplyHeader), out.Reply, log)
+	r.reply(replyTo, refusal, out.Reply, log)
 	if err := m.DoubleAck(ctx); err != nil {
 		// The outcome is stored and published: a redelivery answers the
 		// same and publishes nothing new.
@@ -174,36 +201,20 @@ func (r *runner) process(ctx context.Context, m jetstream.Msg, stop func()) {
 		Str("event_id", o.Event.ID).Str("error_type", errType).Dur("took", time.Since(start)).Msg("outcome")
 }
 
-// reply sends the outcome to the requester's subject. Subjects of this
-// deployment's own streams and the server's are refused: a reply may carry
-// bearer secrets and must never be written to a stream.
-func (r *runner) reply(to string, body []byte, log zerolog.Logger) {
+// reply sends the outcome to the requester's subject unless replyRefusal
+// refused it: a reply may carry bearer secrets.
+func (r *runner) reply(to, refusal string, body []byte, log zerolog.Logger) {
 	if to == "" {
 		return
 	}
-	if !validReplySubject(to, r.cfg.SubjectPrefix) {
-		log.Warn().Msg("Tat-Reply-To refused: not an inbox-like subject outside the worker's streams")
+	if refusal != "" {
+		log.Warn().Str("reason", refusal).Msg("Tat-Reply-To refused: the reply is not sent")
 		r.m.replyRefused.Inc()
 		return
 	}
 	if err := r.nc.Publish(to, body); err != nil {
 		log.Warn().Err(err).Msg("reply not sent")
 	}
-}
-
-func validReplySubject(s, prefix string) bool {
-	if s == "" || len(s) > 256 || strings.ContainsAny(s, " \t\r\n*>") || strings.HasPrefix(s, "$") {
-		return false
-	}
-	if s == prefix || strings.HasPrefix(s, prefix+".") {
-		return false
-	}
-	for _, tok := range strings.Split(s, ".") {
-		if tok == "" {
-			return false
-		}
-	}
-	return true
 }
 
 // deadLetter records a message that exhausted its deliveries: where it

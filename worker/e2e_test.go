@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tat-worker/attest/domain"
+	"github.com/tat-worker/attest/worker"
 	"github.com/tat-worker/attest/worker/workertest"
 )
 
@@ -33,8 +34,14 @@ func newFixture(t *testing.T) *fixture {
 // newFixtureAt is newFixture with the worker's clock (nil: the real one).
 func newFixtureAt(t *testing.T, now func() time.Time) *fixture {
 	t.Helper()
-	env := workertest.NewEnv(t)
-	w := env.StartWorker(nil, now)
+	return newFixtureOn(t, workertest.NewEnv(t), nil, now)
+}
+
+// newFixtureOn is newFixture on env, with the worker's settings changed by
+// mod (nil: the test settings).
+func newFixtureOn(t *testing.T, env *workertest.Env, mod func(*worker.Config), now func() time.Time) *fixture {
+	t.Helper()
+	w := env.StartWorker(mod, now)
 	f := &fixture{env: env, w: w, iss: workertest.NewIssuer(t, "https://idp.example.com/", "my-app"), email: "Ada@Example.com"}
 	rep := env.Request(env.Subject("profiles", "commands"), "", map[string]any{
 		"change_id": "c-1", "op": "upsert", "profile": map[string]any{

@@ -2,12 +2,12 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/tat-worker/attest/domain"
@@ -28,6 +28,11 @@ type feed struct {
 	now    func() time.Time
 	cc     jetstream.ConsumeContext
 	s      jetstream.Stream
+	// sig checks that an event was published by a worker; refused counts
+	// those that were not (by reason), refusalLog logs them (sampled).
+	sig        signer
+	refused    *prometheus.CounterVec
+	refusalLog zerolog.Logger
 
 	mu      sync.Mutex
 	next    *round // the round callers join; it starts after they joined
@@ -82,20 +87,48 @@ func (f *feed) start(ctx context.Context) error {
 	return nil
 }
 
+// apply applies one event of the stream to the view, if a worker signed
+// it (its subject and exact bytes) and it decodes strictly. Any other
+// message only advances the view's sequence, so catching up never waits
+// for it: events published by anyone else change nothing.
+//
+// Events stored before this worker started are never applied (the view is
+// loaded from the store at start, then follows from the stream's end), so
+// unsigned events of an earlier version left in the stream are harmless;
+// unsigned events published after the start (by a worker of an earlier
+// version, during a rolling upgrade) are refused.
 func (f *feed) apply(m jetstream.Msg) {
 	md, err := m.Metadata()
 	if err != nil {
 		return
 	}
+	seq := md.Sequence.Stream
+	sig := m.Headers().Get(SignatureHeader)
 	var e domain.Event
-	if err := json.Unmarshal(m.Data(), &e); err != nil {
-		f.log.Warn().Uint64("seq", md.Sequence.Stream).Msg("event is not JSON; skipped")
-		f.view.MarkSeq(md.Sequence.Stream)
+	switch {
+	case sig == "":
+		f.refuse(seq, m.Subject(), "unsigned", nil)
+		return
+	case !f.sig.verify(sig, []byte(m.Subject()), m.Data()):
+		f.refuse(seq, m.Subject(), "bad_signature", nil)
 		return
 	}
-	if err := f.view.ApplyEvent(md.Sequence.Stream, e); err != nil {
-		f.log.Warn().Err(err).Uint64("seq", md.Sequence.Stream).Msg("event not applied")
+	if err := domain.DecodeStrictBus(m.Data(), &e, 0); err != nil {
+		f.refuse(seq, m.Subject(), "malformed", err)
+		return
 	}
+	if err := f.view.ApplyEvent(seq, e); err != nil {
+		f.log.Warn().Err(err).Uint64("seq", seq).Msg("event not applied")
+	}
+}
+
+// refuse skips an event with a warning (a few a second at most) and a
+// metric.
+func (f *feed) refuse(seq uint64, subject, reason string, err error) {
+	f.view.MarkSeq(seq)
+	f.refused.WithLabelValues(reason).Inc()
+	f.refusalLog.Warn().Err(err).Uint64("seq", seq).Str("subject", subject).Str("reason", reason).
+		Msg("event refused: not published by a worker of this fleet, or not valid; the view ignores it")
 }
 
 // CatchUp waits (up to 5 s) until the view has applied every event stored

@@ -34,10 +34,12 @@ type keySource struct {
 	tracking sync.WaitGroup
 }
 
-func newKeySource(ctx context.Context, cfg Config, js jetstream.JetStream, pub handlers.Publisher, reg prometheus.Registerer, now func() time.Time, log zerolog.Logger, profiles func(url string) []string) (*keySource, error) {
+func newKeySource(ctx context.Context, cfg Config, js jetstream.JetStream, pub handlers.Publisher, reg prometheus.Registerer, now func() time.Time, log zerolog.Logger,
+	profiles func(url string) []string, sig signer, refused *prometheus.CounterVec) (*keySource, error) {
+	maxValue := int32(min(cfg.JWKSMaxBytes*2, 1<<20))
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: cfg.streamName("JWKS"), Description: "JWK sets fetched by the fleet", History: 1, Replicas: cfg.Replicas,
-		MaxValueSize: int32(min(cfg.JWKSMaxBytes*2, 1<<20)),
+		MaxValueSize: maxValue,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("jwks bucket: %w", err)
@@ -51,7 +53,7 @@ func newKeySource(ctx context.Context, cfg Config, js jetstream.JetStream, pub h
 		RefreshInterval: cfg.JWKSRefresh,
 		MinInterval:     cfg.JWKSMinInterval,
 		FetchTimeout:    cfg.JWKSTimeout,
-		Shared:          &kvShared{kv: kv},
+		Shared:          &kvShared{kv: kv, bucket: cfg.streamName("JWKS"), sig: sig, refused: refused, maxBytes: int(maxValue)},
 		OnChange:        ks.changed,
 		OnFailure:       ks.failed,
 		OnSharedError: func(url string, err error) {
@@ -140,8 +142,27 @@ func (k *keySource) publish(id, typ string, data JWKSEventData) {
 	}
 }
 
-// kvShared is a jwks.SharedStore on a JetStream key-value bucket.
-type kvShared struct{ kv jetstream.KeyValue }
+// kvShared is a jwks.SharedStore on a JetStream key-value bucket. Every
+// worker trusts the keys it reads there, so each value is an envelope
+// signed by the worker that wrote it (values have no headers): the entry's
+// exact bytes, signed with the bucket and the key, so that a set cannot be
+// moved to another URL. An entry that is unsigned (written by an earlier
+// version, or by anyone but a worker), wrongly signed or malformed is
+// refused: the cache fetches the set from the issuer and writes a signed
+// entry over it.
+type kvShared struct {
+	kv       jetstream.KeyValue
+	bucket   string
+	sig      signer
+	refused  *prometheus.CounterVec
+	maxBytes int
+}
+
+// kvEnvelope is a bucket value: the entry and its signature.
+type kvEnvelope struct {
+	Entry json.RawMessage `json:"entry"`
+	Sig   string          `json:"sig"`
+}
 
 type kvEntry struct {
 	Raw       []byte        `json:"raw"`
@@ -155,25 +176,54 @@ func kvKey(url string) string {
 }
 
 func (s *kvShared) Get(ctx context.Context, url string) (jwks.SharedEntry, bool, error) {
-	e, err := s.kv.Get(ctx, kvKey(url))
+	key := kvKey(url)
+	e, err := s.kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return jwks.SharedEntry{}, false, nil
 	}
 	if err != nil {
 		return jwks.SharedEntry{}, false, err
 	}
-	var v kvEntry
-	if err := json.Unmarshal(e.Value(), &v); err != nil {
-		return jwks.SharedEntry{}, false, err
+	v, reason, err := s.open(key, e.Value())
+	if reason != "" {
+		s.refused.WithLabelValues(reason).Inc()
+		return jwks.SharedEntry{}, false, fmt.Errorf("shared entry refused (%s): %w", reason, err)
 	}
 	return jwks.SharedEntry{Raw: v.Raw, FetchedAt: v.FetchedAt, MaxAge: v.MaxAge}, true, nil
 }
 
+// open checks and decodes a bucket value; reason says why it is refused.
+func (s *kvShared) open(key string, value []byte) (kvEntry, string, error) {
+	var env kvEnvelope
+	var v kvEntry
+	if err := domain.DecodeStrictBus(value, &env, s.maxBytes); err != nil {
+		if domain.DecodeStrictBus(value, &v, s.maxBytes) == nil {
+			return kvEntry{}, "unsigned", errors.New("an entry without a signature")
+		}
+		return kvEntry{}, "malformed", err
+	}
+	switch {
+	case env.Sig == "":
+		return kvEntry{}, "unsigned", errors.New("an entry without a signature")
+	case !s.sig.verify(env.Sig, []byte(s.bucket), []byte(key), env.Entry):
+		return kvEntry{}, "bad_signature", errors.New("not signed by a worker of this fleet")
+	}
+	if err := domain.DecodeStrictBus(env.Entry, &v, s.maxBytes); err != nil {
+		return kvEntry{}, "malformed", err
+	}
+	return v, "", nil
+}
+
 func (s *kvShared) Put(ctx context.Context, url string, e jwks.SharedEntry) error {
-	b, err := json.Marshal(kvEntry{Raw: e.Raw, FetchedAt: e.FetchedAt, MaxAge: e.MaxAge})
+	key := kvKey(url)
+	entry, err := json.Marshal(kvEntry{Raw: e.Raw, FetchedAt: e.FetchedAt, MaxAge: e.MaxAge})
 	if err != nil {
 		return err
 	}
-	_, err = s.kv.Put(ctx, kvKey(url), b)
+	b, err := json.Marshal(kvEnvelope{Entry: entry, Sig: s.sig.sign([]byte(s.bucket), []byte(key), entry)})
+	if err != nil {
+		return err
+	}
+	_, err = s.kv.Put(ctx, key, b)
 	return err
 }

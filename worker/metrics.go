@@ -12,6 +12,12 @@ type metrics struct {
 	deadLetters  *prometheus.CounterVec
 	replyRefused prometheus.Counter
 	sessionCalls *prometheus.CounterVec
+	// eventsRefused counts messages refused for where they came from:
+	// events not signed by a worker, events delivered into a command
+	// stream.
+	eventsRefused *prometheus.CounterVec
+	// jwksRefused counts shared JWK set entries not signed by a worker.
+	jwksRefused *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, view func() (int, int, int)) *metrics {
@@ -30,13 +36,19 @@ func newMetrics(reg prometheus.Registerer, view func() (int, int, int)) *metrics
 			Name: "tat_dead_letters_total", Help: "Commands that exhausted their deliveries.",
 		}, []string{"kind"}),
 		replyRefused: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "tat_reply_subject_refused_total", Help: "Replies not sent because Tat-Reply-To named a stream subject.",
+			Name: "tat_reply_subject_refused_total", Help: "Replies not sent because their subject is not allowed (TAT_REPLY_PREFIXES, TAT_APP_REPLY_PREFIXES, no stream or $ subject).",
 		}),
 		sessionCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tat_session_requests_total", Help: "Sessions service requests by endpoint and status code.",
 		}, []string{"endpoint", "status_code"}),
 	}
-	reg.MustRegister(m.outcomes, m.latency, m.retries, m.deadLetters, m.replyRefused, m.sessionCalls,
+	m.eventsRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tat_events_refused_total", Help: "Events not applied (unsigned, bad_signature, malformed) or delivered into a command stream (delivered_as_command).",
+	}, []string{"reason"})
+	m.jwksRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tat_jwks_shared_refused_total", Help: "Shared JWK set entries of the key-value bucket refused (unsigned, bad_signature, malformed); the set is fetched instead.",
+	}, []string{"reason"})
+	reg.MustRegister(m.outcomes, m.latency, m.retries, m.deadLetters, m.replyRefused, m.sessionCalls, m.eventsRefused, m.jwksRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for i, name := range []string{"profiles", "users", "sessions"} {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

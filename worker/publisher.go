@@ -12,10 +12,12 @@ import (
 )
 
 // eventPublisher publishes CloudEvents to the events stream with the event
-// id as Nats-Msg-Id, so a retried publish of one outcome is stored once.
+// id as Nats-Msg-Id, so a retried publish of one outcome is stored once,
+// and signed (SignatureHeader) over its subject and exact bytes.
 type eventPublisher struct {
 	js     jetstream.JetStream
 	prefix string
+	sig    signer
 }
 
 // PublishEvent returns once the stream has stored the event (or had it).
@@ -27,6 +29,7 @@ func (p *eventPublisher) PublishEvent(ctx context.Context, e domain.Event) error
 	msg := &nats.Msg{Subject: p.prefix + ".events." + e.SubjectSuffix(), Data: body, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, e.ID)
 	msg.Header.Set("Content-Type", "application/cloudevents+json")
+	msg.Header.Set(SignatureHeader, p.sig.sign([]byte(msg.Subject), body))
 	if _, err := p.js.PublishMsg(ctx, msg); err != nil {
 		return fmt.Errorf("publish %s: %w", msg.Subject, err)
 	}

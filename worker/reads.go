@@ -54,11 +54,11 @@ func startReadsService(nc *nats.Conn, cfg Config, h *handlers.Reads, calls *prom
 	slots := make(chan struct{}, readsInFlight)
 	call := func(f func(context.Context, []byte) handlers.ReadReply, endpoint string) micro.HandlerFunc {
 		return func(req micro.Request) {
-			// The same reply rules as commands and the sessions service: a
-			// read names users and sessions, and must never land in a
-			// stream or on another application's subjects under the prefix.
-			if !validReplySubject(req.Reply(), cfg.SubjectPrefix) {
-				log.Warn().Str("endpoint", endpoint).Msg("reads reply refused: not an inbox-like subject outside the worker's streams")
+			// The same reply rules as commands and the sessions service
+			// (replyRefusal): a read names users and sessions, and must
+			// never land in a stream or outside the allowed reply prefixes.
+			if refusal := cfg.replyRefusal(req.Subject(), req.Reply()); refusal != "" {
+				log.Warn().Str("endpoint", endpoint).Str("reason", refusal).Msg("reads reply refused: the reply is not sent")
 				m.replyRefused.Inc()
 				calls.WithLabelValues(endpoint, "refused").Inc()
 				return

@@ -1,12 +1,17 @@
 package worker_test
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/tat-worker/attest/domain"
+	"github.com/tat-worker/attest/worker"
+	"github.com/tat-worker/attest/worker/workertest"
 )
 
 // TestSessionsServiceRefusesStreamReplySubjects is the regression test of
@@ -86,4 +91,100 @@ func TestSessionsServiceRefusesStreamReplySubjects(t *testing.T) {
 	var rep map[string]any
 	_ = json.Unmarshal(m.Data, &rep)
 	mustStatus(t, rep, 200)
+}
+
+// publishWithReply publishes a command on subject with Tat-Reply-To reply,
+// and waits until its outcome event (found by id) is stored.
+func publishWithReply(t *testing.T, f *fixture, subject, reply, id string, payload map[string]any) domain.Event {
+	t.Helper()
+	b, _ := json.Marshal(payload)
+	m := &nats.Msg{Subject: subject, Data: b, Header: nats.Header{}}
+	m.Header.Set(worker.ReplyHeader, reply)
+	if _, err := f.env.JS.PublishMsg(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		for _, e := range f.env.Events() {
+			var d struct {
+				RequestID string `json:"request_id"`
+				ChangeID  string `json:"change_id"`
+			}
+			_ = json.Unmarshal(e.Data, &d)
+			if d.RequestID == id || d.ChangeID == id {
+				return e
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no outcome event for %s", id)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestRefusedReplyIsDecidedAndAudited: a command whose reply subject is
+// outside what the settings allow (here an attest of app1 naming app2's
+// inbox, and a profile command naming a subject under no reply prefix) is
+// decided as any other and audited, with reply_refused in its event, and
+// its reply is sent nowhere.
+func TestRefusedReplyIsDecidedAndAudited(t *testing.T) {
+	f := newFixtureOn(t, workertest.NewEnv(t), func(c *worker.Config) {
+		c.ReplyPrefixes = []string{"_INBOX."}
+		c.AppReplyPrefixes = map[string]string{"app1": "_INBOX.app1.", "app2": "_INBOX.app2."}
+	}, nil)
+	listener := f.env.Connect()
+	stolen, err := listener.SubscribeSync("_INBOX.app2.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	elsewhere, err := listener.SubscribeSync("elsewhere.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := listener.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	ev := publishWithReply(t, f, f.env.Subject("attest", "requests", "app1"), "_INBOX.app2.steal", "rr-1",
+		map[string]any{"request_id": "rr-1", "profile_id": f.profile, "token": f.token(nil), "session_duration_minutes": 60})
+	var d map[string]any
+	_ = json.Unmarshal(ev.Data, &d)
+	if ev.Type != domain.EventSessionCreated || d["reply_refused"] != true || d["session"] == nil {
+		t.Fatalf("outcome of a request with a refused reply: %s %s", ev.Type, ev.Data)
+	}
+	// Its own prefix gets the reply, and its event says nothing of refusal.
+	mine, err := listener.SubscribeSync("_INBOX.app1.mine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := listener.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	ev = publishWithReply(t, f, f.env.Subject("attest", "requests", "app1"), "_INBOX.app1.mine", "rr-3",
+		map[string]any{"request_id": "rr-3", "profile_id": f.profile, "token": f.token(nil)})
+	d = map[string]any{}
+	_ = json.Unmarshal(ev.Data, &d)
+	if ev.Type != domain.EventAttestVerified || d["reply_refused"] != nil {
+		t.Fatalf("outcome with an allowed reply: %s %s", ev.Type, ev.Data)
+	}
+	if m, err := mine.NextMsg(10 * time.Second); err != nil || !strings.Contains(string(m.Data), `"rr-3"`) {
+		t.Fatalf("no reply on app1's own prefix: %v", err)
+	}
+	// A profile command whose reply goes nowhere allowed: applied, audited.
+	ev = publishWithReply(t, f, f.env.Subject("profiles", "commands"), "elsewhere.x", "pc-refused",
+		map[string]any{"change_id": "pc-refused", "op": "upsert", "profile": map[string]any{
+			"name": "Other", "issuer": "https://other.example.com/", "audience": "a",
+			"public_keys": []string{f.iss.PublicPEM()}, "attribute_mapping": map[string]any{"email": "email", "token_id": "jti"}}})
+	d = map[string]any{}
+	_ = json.Unmarshal(ev.Data, &d)
+	if ev.Type != domain.EventProfileCreated || d["reply_refused"] != true {
+		t.Fatalf("profile command with a refused reply: %s %s", ev.Type, ev.Data)
+	}
+	for _, sub := range []*nats.Subscription{stolen, elsewhere} {
+		if m, err := sub.NextMsg(300 * time.Millisecond); err == nil {
+			t.Fatalf("a refused reply was sent to %s: %s", m.Subject, m.Data)
+		}
+	}
+	if !strings.Contains(f.w.Logs.String(), "Tat-Reply-To refused") {
+		t.Error("no warning logged")
+	}
 }

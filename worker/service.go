@@ -25,15 +25,16 @@ func startSessionsService(nc *nats.Conn, cfg Config, h *handlers.Sessions, m *me
 		return nil, err
 	}
 	g := svc.AddGroup(cfg.subject("sessions"))
-	// allowed applies the reply rules of commands (see validReplySubject) to
-	// the subject a caller chose for the reply: a reply may hold a session
-	// token and a session JWT, and must never land in a stream or on
-	// another application's subjects under the prefix.
+	// allowed applies the reply rules of commands (replyRefusal) to the
+	// subject a caller chose for the reply: a reply may hold a session
+	// token and a session JWT, and must never land in a stream or outside
+	// the allowed reply prefixes.
 	allowed := func(endpoint string, req micro.Request) bool {
-		if validReplySubject(req.Reply(), cfg.SubjectPrefix) {
+		refusal := cfg.replyRefusal(req.Subject(), req.Reply())
+		if refusal == "" {
 			return true
 		}
-		log.Warn().Str("endpoint", endpoint).Msg("sessions reply refused: not an inbox-like subject outside the worker's streams")
+		log.Warn().Str("endpoint", endpoint).Str("reason", refusal).Msg("sessions reply refused: the reply is not sent")
 		m.replyRefused.Inc()
 		return false
 	}

@@ -43,6 +43,11 @@ type Worker struct {
 	m    *metrics
 	view *handlers.View
 
+	// eventSig and jwksSig sign what workers share on the bus (events, the
+	// JWK sets of the key-value bucket) under keys derived from the master
+	// key.
+	eventSig, jwksSig signer
+
 	issuer  atomic.Pointer[domain.Issuer]
 	ready   atomic.Bool
 	storeOK atomic.Bool
@@ -66,7 +71,8 @@ func New(cfg Config, d Deps) (*Worker, error) {
 	if d.NC == nil || d.Store == nil || len(d.MasterKey) != 32 {
 		return nil, errors.New("worker needs a NATS connection, a store and a 32-byte master key")
 	}
-	w := &Worker{cfg: cfg, d: d, log: d.Log, now: d.Now, reg: d.Registry}
+	w := &Worker{cfg: cfg, d: d, log: d.Log, now: d.Now, reg: d.Registry,
+		eventSig: newSigner(d.MasterKey, eventSigningLabel), jwksSig: newSigner(d.MasterKey, jwksSigningLabel)}
 	if w.now == nil {
 		w.now = time.Now
 	}
@@ -215,13 +221,14 @@ func (w *Worker) start(ctx, work context.Context) error {
 	if err != nil {
 		return err
 	}
-	pub := &eventPublisher{js: js, prefix: cfg.SubjectPrefix}
-	w.feed = &feed{js: js, stream: cfg.streams().events, view: w.view, store: w.d.Store, log: w.log, now: w.now}
+	pub := &eventPublisher{js: js, prefix: cfg.SubjectPrefix, sig: w.eventSig}
+	w.feed = &feed{js: js, stream: cfg.streams().events, view: w.view, store: w.d.Store, log: w.log, now: w.now,
+		sig: w.eventSig, refused: w.m.eventsRefused, refusalLog: w.log.Sample(&zerolog.BurstSampler{Burst: 10, Period: time.Second})}
 	if err := w.feed.start(sctx); err != nil {
 		return err
 	}
 	if w.keys == nil {
-		w.keys, err = newKeySource(sctx, cfg, js, pub, w.reg, w.now, w.log, w.profilesFor)
+		w.keys, err = newKeySource(sctx, cfg, js, pub, w.reg, w.now, w.log, w.profilesFor, w.jwksSig, w.m.jwksRefused)
 		if err != nil {
 			return err
 		}

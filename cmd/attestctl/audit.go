@@ -187,13 +187,14 @@ func cmdAuditSummary(c *cli, cmd *command, args []string) error {
 	return tw.Flush()
 }
 
-// jetstream connects and returns a JetStream context and what closes it.
+// jetstream connects and returns a JetStream context (see jetStream) and
+// what closes it.
 func (c *cli) jetstream() (jetstream.JetStream, func(), error) {
 	nc, err := c.connect()
 	if err != nil {
 		return nil, nil, err
 	}
-	js, err := jetstream.New(nc)
+	js, err := c.jetStream(nc)
 	if err != nil {
 		nc.Close()
 		return nil, nil, err

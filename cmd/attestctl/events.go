@@ -52,7 +52,7 @@ func cmdEvents(c *cli, cmd *command, args []string) error {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
+	js, err := c.jetStream(nc)
 	if err != nil {
 		return err
 	}
@@ -64,7 +64,7 @@ func cmdEvents(c *cli, cmd *command, args []string) error {
 		return fmt.Errorf("no stream %s: is attestd running against this server, with -prefix %s?", stream, c.g.prefix)
 	}
 	if err != nil {
-		return fmt.Errorf("consumer on %s: %w", stream, err)
+		return refused(nc, fmt.Errorf("consumer on %s: %w", stream, err))
 	}
 	iter, err := cons.Messages()
 	if err != nil {
@@ -90,7 +90,7 @@ func cmdEvents(c *cli, cmd *command, args []string) error {
 			if c.ctx.Err() != nil {
 				return nil // Ctrl-C is how a watch ends
 			}
-			return fmt.Errorf("read %s: %w", stream, err)
+			return refused(nc, fmt.Errorf("read %s: %w", stream, err))
 		}
 		line := msg.Data()
 		var buf bytes.Buffer

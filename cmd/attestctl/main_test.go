@@ -211,15 +211,3 @@ func TestPrintReply(t *testing.T) {
 		t.Errorf("not pretty-printed:\n%s", out.String())
 	}
 }
-
-func TestRedactURL(t *testing.T) {
-	for in, want := range map[string]string{
-		"nats://127.0.0.1:4222":         "nats://127.0.0.1:4222",
-		"nats://alice:s3cret@host:4222": "nats://alice:REDACTED@host:4222",
-		"nats://tok3n@host:4222":        "nats://REDACTED@host:4222",
-	} {
-		if got := redactURL(in); got != want {
-			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

@@ -86,7 +86,7 @@ func (c *cli) request(endpoint string, body any) error {
 	case err != nil && c.ctx.Err() != nil:
 		return errors.New("interrupted")
 	case err != nil:
-		return fmt.Errorf("request %s: %w", subject, err)
+		return refused(nc, fmt.Errorf("request %s: %w", subject, err))
 	}
 	if code := reply.Header.Get(micro.ErrorCodeHeader); code != "" {
 		return fmt.Errorf("the sessions service failed: %s %s", code, reply.Header.Get(micro.ErrorHeader))

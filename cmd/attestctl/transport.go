@@ -7,38 +7,59 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
+	"os"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tat-worker/attest/worker/natsconn"
 )
 
 // replyHeader names the subject a command's outcome is sent to; the
 // worker's worker.ReplyHeader (contract section 1).
 const replyHeader = "Tat-Reply-To"
 
-// connect dials NATS within the timeout.
+// connect dials NATS within the timeout, with the TAT_NATS_* settings
+// (credentials, TLS, inbox prefix) attestd reads, and the URL of -nats.
 func (c *cli) connect() (*nats.Conn, error) {
-	nc, err := nats.Connect(c.g.natsURL, nats.Name("attestctl"), nats.Timeout(c.g.timeout))
+	s, err := natsconn.Load(os.Getenv)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", redactURL(c.g.natsURL), err)
+		return nil, fmt.Errorf("NATS settings:\n%w", err)
+	}
+	s.URL = c.g.natsURL
+	// Asynchronous errors (a refused publish) are reported with the
+	// command's own error (refused), not printed apart.
+	nc, err := s.Dial(nats.Name("attestctl"), nats.Timeout(c.g.timeout), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS at %s: %w", natsconn.Redact(c.g.natsURL), err)
 	}
 	return nc, nil
 }
 
-// redactURL hides a password in a NATS URL (several URLs may be given,
-// comma-separated; each is left as is when it does not parse).
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
+// refused adds to err the server's refusal of this identity, when the
+// connection met one (a permissions violation arrives on its own, and the
+// request it spoiled only times out).
+func refused(nc *nats.Conn, err error) error {
+	le := nc.LastError()
+	if le == nil || !errors.Is(le, nats.ErrPermissionViolation) {
+		return err
 	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "REDACTED")
-	} else {
-		u.User = url.User("REDACTED") // a token
+	hint := `see README "Deploying safely" for who may do what`
+	if strings.Contains(le.Error(), "Subscription to") {
+		hint = "is TAT_NATS_INBOX_PREFIX this identity's inbox prefix? " + hint
 	}
-	return u.String()
+	return fmt.Errorf("%w; the server refused this identity: %v (%s)", err, le, hint)
+}
+
+// jetStream is the JetStream API as this identity reaches it: through
+// TAT_NATS_JS_API_PREFIX when set (an auditor's account imports the
+// worker account's API under $JS.TAT.API), else the account's own.
+func (c *cli) jetStream(nc *nats.Conn) (jetstream.JetStream, error) {
+	if p := os.Getenv("TAT_NATS_JS_API_PREFIX"); p != "" {
+		return jetstream.NewWithAPIPrefix(nc, p)
+	}
+	return jetstream.New(nc)
 }
 
 // publishAndWait publishes a command to its JetStream subject with
@@ -78,7 +99,7 @@ func (c *cli) publishAndWait(subject, id string, body []byte) error {
 	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
 		return fmt.Errorf("no stream takes %s: is attestd running against this server, with -prefix %s?", subject, c.g.prefix)
 	case err != nil:
-		return fmt.Errorf("publish to %s: %w", subject, err)
+		return refused(nc, fmt.Errorf("publish to %s: %w", subject, err))
 	case ack.Duplicate:
 		return fmt.Errorf("stream %s already holds a message with Nats-Msg-Id %s (seq %d), so it dropped this copy and no reply will come; use a new id to send a new command",
 			ack.Stream, id, ack.Sequence)
@@ -86,6 +107,9 @@ func (c *cli) publishAndWait(subject, id string, body []byte) error {
 
 	reply, err := sub.NextMsgWithContext(ctx)
 	if err != nil {
+		if le := nc.LastError(); le != nil && errors.Is(le, nats.ErrPermissionViolation) {
+			return refused(nc, fmt.Errorf("no reply; %s is stored in %s as seq %d", id, ack.Stream, ack.Sequence))
+		}
 		if c.ctx.Err() != nil {
 			return fmt.Errorf("interrupted; %s is stored in %s as seq %d and will still be applied", id, ack.Stream, ack.Sequence)
 		}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/tat-worker/attest/repo/mongostore"
 	"github.com/tat-worker/attest/worker"
+	"github.com/tat-worker/attest/worker/natsconn"
 )
 
 var (
@@ -43,6 +44,9 @@ var (
 var errNoEmbedded = errors.New("this attestd was built without the embedded servers; set TAT_NATS_URL and TAT_MONGODB_URI (or build with -tags embedded)")
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == "healthcheck" {
+		os.Exit(healthcheck(os.Getenv, os.Stderr))
+	}
 	// A global of zerolog's: set once, before anything logs.
 	zerolog.TimeFieldFormat = time.RFC3339
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -69,7 +73,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 	if err != nil {
 		return fmt.Errorf("settings:\n%w", err)
 	}
-	if (s.NATSURL == "" && startEmbeddedNATS == nil) || (s.MongoURI == "" && startEmbeddedFerret == nil) {
+	if (s.NATS.URL == "" && startEmbeddedNATS == nil) || (s.MongoURI == "" && startEmbeddedFerret == nil) {
 		return errNoEmbedded
 	}
 	log := newLogger(s)
@@ -79,8 +83,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 	stopping := make(chan time.Time, 1)
 	defer context.AfterFunc(ctx, func() { stopping <- time.Now() })()
 
-	natsURL := s.NATSURL
-	if natsURL == "" {
+	if s.NATS.URL == "" {
 		dir := filepath.Join(s.DataDir, "nats")
 		url, stop, err := startEmbeddedNATS(s.EmbeddedNATS, dir)
 		if err != nil {
@@ -90,8 +93,8 @@ func run(ctx context.Context, getenv func(string) string) error {
 			stop()
 			log.Info().Msg("embedded NATS stopped")
 		}()
-		natsURL = url
-		log.Info().Str("url", natsURL).Str("dir", dir).Msg("embedded NATS with JetStream started")
+		s.NATS.URL = url
+		log.Info().Str("url", url).Str("dir", dir).Msg("embedded NATS with JetStream started")
 	}
 	mongoURI := s.MongoURI
 	if mongoURI == "" {
@@ -128,18 +131,34 @@ func run(ctx context.Context, getenv func(string) string) error {
 
 	closed := make(chan struct{})
 	var closeOnce sync.Once
-	nc, err := nats.Connect(natsURL, nats.Name("attestd"),
-		nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(500*time.Millisecond),
+	nc, err := connectNATS(s.NATS, log, nats.Name("attestd"),
+		nats.MaxReconnects(-1), nats.ReconnectWait(500*time.Millisecond),
 		nats.DisconnectErrHandler(func(c *nats.Conn, err error) {
 			if !c.IsClosed() { // closing is the shutdown, not a fault
 				log.Warn().Err(err).Msg("nats disconnected")
 			}
 		}),
 		nats.ReconnectHandler(func(*nats.Conn) { log.Info().Msg("nats reconnected") }),
+		nats.ErrorHandler(natsErrorLogger(log)),
 		nats.ClosedHandler(func(*nats.Conn) { closeOnce.Do(func() { close(closed) }) }))
 	if err != nil {
-		return fmt.Errorf("nats: %w", err)
+		return err
 	}
+	// A connection the client gives up on (the server refused the
+	// credential twice while reconnecting) ends the run with the reason.
+	ctx, lost := context.WithCancelCause(ctx)
+	defer lost(nil)
+	go func() {
+		select {
+		case <-closed:
+			cause := errors.New("the NATS connection was closed")
+			if err := nc.LastError(); err != nil {
+				cause = fmt.Errorf("%w: %w", cause, s.NATS.Explain(err))
+			}
+			lost(cause)
+		case <-ctx.Done():
+		}
+	}()
 	defer func() {
 		began := time.Now()
 		select {
@@ -153,7 +172,46 @@ func run(ctx context.Context, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	return w.Run(ctx)
+	err = w.Run(ctx)
+	if cause := context.Cause(ctx); err == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return err
+}
+
+// connectNATS connects once, so that a refused credential or certificate
+// stops start-up with one line naming the setting; when no server answers
+// yet it connects again in the background (RetryOnFailedConnect), and the
+// worker starts meanwhile with /readyz saying why it is not ready.
+func connectNATS(s natsconn.Settings, log zerolog.Logger, opts ...nats.Option) (*nats.Conn, error) {
+	log.Info().Str("nats", s.String()).Msg("connecting to NATS")
+	nc, err := s.Dial(opts...)
+	if err == nil {
+		return nc, nil
+	}
+	if natsconn.Permanent(err) {
+		return nil, err
+	}
+	log.Warn().Err(err).Str("url", natsconn.Redact(s.URL)).Msg("NATS not reachable yet; connecting in the background")
+	nc, err = s.Dial(append(opts, nats.RetryOnFailedConnect(true))...)
+	if err != nil {
+		return nil, fmt.Errorf("nats: %w", err)
+	}
+	return nc, nil
+}
+
+// natsErrorLogger logs the connection's asynchronous errors (a permission
+// the server's configuration does not grant, a slow consumer), at most a
+// few a second.
+func natsErrorLogger(log zerolog.Logger) nats.ErrHandler {
+	sampled := log.Sample(&zerolog.BurstSampler{Burst: 5, Period: time.Second})
+	return func(_ *nats.Conn, sub *nats.Subscription, err error) {
+		ev := sampled.Warn().Err(err)
+		if sub != nil {
+			ev = ev.Str("subject", sub.Subject)
+		}
+		ev.Msg("nats error")
+	}
 }
 
 // drainNATS drains the connection (its subscriptions finish what they

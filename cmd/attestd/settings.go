@@ -12,13 +12,16 @@ import (
 	"time"
 
 	"github.com/tat-worker/attest/worker"
+	"github.com/tat-worker/attest/worker/natsconn"
 )
 
 // settings are everything attestd reads from its environment, once.
 type settings struct {
 	Worker worker.Config
 
-	NATSURL       string // TAT_NATS_URL: empty runs the embedded NATS server
+	// NATS is TAT_NATS_URL (empty runs the embedded NATS server) and the
+	// other TAT_NATS_* settings: credentials, TLS, inbox prefix.
+	NATS          natsconn.Settings
 	MongoURI      string // TAT_MONGODB_URI: empty runs the embedded FerretDB
 	MongoDatabase string // TAT_MONGODB_DATABASE
 	DataDir       string // TAT_DATA_DIR
@@ -85,6 +88,24 @@ func loadSettings(getenv func(string) string) (settings, error) {
 			*dst = b
 		}
 	}
+	list := func(name string, dst *[]string) {
+		if v := getenv(name); v != "" {
+			*dst = splitList(v)
+		}
+	}
+	pairs := func(name string, dst *map[string]string) {
+		if v := getenv(name); v != "" {
+			*dst = map[string]string{}
+			for _, kv := range splitList(v) {
+				k, val, ok := strings.Cut(kv, "=")
+				if !ok || k == "" || val == "" {
+					errs = append(errs, fmt.Errorf("%s: %q is not name=value", name, kv))
+					continue
+				}
+				(*dst)[k] = val
+			}
+		}
+	}
 	w := &s.Worker
 	str("TAT_SUBJECT_PREFIX", &w.SubjectPrefix)
 	str("TAT_HTTP_ADDR", &w.HTTPAddr)
@@ -114,9 +135,18 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	dur("TAT_JWKS_WAIT", &w.JWKSWait)
 	str("TAT_SESSION_JWT_ISSUER", &w.SessionIssuer)
 	str("TAT_SESSION_JWT_AUDIENCE", &w.SessionAudience)
+	list("TAT_REPLY_PREFIXES", &w.ReplyPrefixes)
+	pairs("TAT_APP_REPLY_PREFIXES", &w.AppReplyPrefixes)
 	dur("TAT_SESSION_KEY_ROTATION", &w.SessionKeyRotation)
 
-	str("TAT_NATS_URL", &s.NATSURL)
+	nc, err := natsconn.Load(getenv)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if nc.URL == "" && !nc.Empty() {
+		errs = append(errs, errors.New("TAT_NATS_*: credentials, TLS and the inbox prefix are for a NATS server of your own; set TAT_NATS_URL (the embedded server takes none)"))
+	}
+	s.NATS = nc
 	str("TAT_MONGODB_URI", &s.MongoURI)
 	str("TAT_MONGODB_DATABASE", &s.MongoDatabase)
 	str("TAT_DATA_DIR", &s.DataDir)
@@ -177,4 +207,15 @@ func trimSpace(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
+}
+
+// splitList splits a comma-separated setting, dropping blanks.
+func splitList(v string) []string {
+	var out []string
+	for p := range strings.SplitSeq(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -36,6 +36,11 @@ type Env struct {
 	NC        *nats.Conn
 	JS        jetstream.JetStream
 	Prefix    string
+	// Shipped is the server of NewShippedEnv (nil for NewEnv).
+	Shipped *ShippedNATS
+	// connOpts are added to Connect's options: the worker identity's
+	// credentials and TLS on a shipped server.
+	connOpts []nats.Option
 }
 
 // NewEnv starts the servers; they stop when the test ends.
@@ -47,22 +52,55 @@ func NewEnv(t testing.TB) *Env {
 		t.Fatalf("start nats: %v", err)
 	}
 	t.Cleanup(ns.Shutdown)
-	fe, err := embedded.StartFerret("127.0.0.1:0", dir+"/ferret")
-	if err != nil {
-		t.Fatalf("start ferretdb: %v", err)
-	}
-	t.Cleanup(fe.Stop)
-	e := &Env{T: t, NATS: ns, Ferret: fe, NATSURL: ns.URL(), MongoURI: fe.URI(), Database: "tat", Prefix: "tat"}
-	e.MasterKey = make([]byte, 32)
-	_, _ = rand.Read(e.MasterKey)
+	e := newEnv(t, dir, ns.URL())
+	e.NATS = ns
 	e.NC = e.Connect()
 	e.JS, _ = jetstream.New(e.NC)
 	return e
 }
 
+// NewShippedEnv is NewEnv on a NATS server started from the shipped
+// configuration (StartShippedNATS): Connect, and so every worker, logs in
+// as the worker identity; NC and JS are the admin's (As gives the others).
+// It sets environment variables, so the calling test cannot be parallel.
+func NewShippedEnv(t testing.TB) *Env {
+	t.Helper()
+	sn := StartShippedNATS(t)
+	e := newEnv(t, t.TempDir(), sn.URL)
+	e.Shipped = sn
+	opts, err := sn.Settings("worker").Options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.connOpts = opts
+	return e.As("admin")
+}
+
+// As returns a copy of a shipped Env whose NC and JS are identity id's.
+func (e *Env) As(id string) *Env {
+	e.T.Helper()
+	c := *e
+	c.NC = e.Shipped.Connect(id, nil)
+	c.JS, _ = jetstream.New(c.NC)
+	return &c
+}
+
+func newEnv(t testing.TB, dir, natsURL string) *Env {
+	fe, err := embedded.StartFerret("127.0.0.1:0", dir+"/ferret")
+	if err != nil {
+		t.Fatalf("start ferretdb: %v", err)
+	}
+	t.Cleanup(fe.Stop)
+	e := &Env{T: t, Ferret: fe, NATSURL: natsURL, MongoURI: fe.URI(), Database: "tat", Prefix: "tat"}
+	e.MasterKey = make([]byte, 32)
+	_, _ = rand.Read(e.MasterKey)
+	return e
+}
+
 // Connect opens a client connection closed at the end of the test.
 func (e *Env) Connect() *nats.Conn {
-	nc, err := nats.Connect(e.NATSURL, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond), nats.RetryOnFailedConnect(true))
+	opts := append([]nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(100 * time.Millisecond), nats.RetryOnFailedConnect(true)}, e.connOpts...)
+	nc, err := nats.Connect(e.NATSURL, opts...)
 	if err != nil {
 		e.T.Fatalf("connect nats: %v", err)
 	}
@@ -194,7 +232,7 @@ func (e *Env) RequestRaw(subject string, msgID string, payload any) []byte {
 	default:
 		body, _ = json.Marshal(p)
 	}
-	inbox := nats.NewInbox()
+	inbox := e.NC.NewInbox()
 	sub, err := e.NC.SubscribeSync(inbox)
 	if err != nil {
 		e.T.Fatal(err)

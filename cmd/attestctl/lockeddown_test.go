@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tat-worker/attest/worker"
+	"github.com/tat-worker/attest/worker/workertest"
+)
+
+// TestLockedDownWalkthrough is the README's "Deploying safely" on the
+// shipped NATS configuration: attestctl as the admin applies a profile and
+// a user, as app1 attests on its own subject and authenticates, as the
+// admin revokes, as the auditor reads the audit log; each identity is
+// refused what is not its own, in one line that says so.
+func TestLockedDownWalkthrough(t *testing.T) {
+	env := workertest.NewShippedEnv(t)
+	env.StartWorker(func(c *worker.Config) {
+		c.ReplyPrefixes = []string{"_INBOX_admin.", "_INBOX_app1.", "_INBOX_app2.", "_R_."}
+		c.AppReplyPrefixes = map[string]string{"app1": "_INBOX_app1.", "app2": "_INBOX_app2."}
+	}, nil)
+	root, _ := filepath.Abs("../..")
+	t.Chdir(t.TempDir())
+	timeout := "3s"
+	as := func(id string, wantCode int, args ...string) (string, string) {
+		t.Helper()
+		for k, v := range env.Shipped.Env(id) {
+			t.Setenv(k, v)
+		}
+		t.Setenv("TAT_NATS_JS_API_PREFIX", "")
+		if id == "auditor" {
+			t.Setenv("TAT_NATS_JS_API_PREFIX", "$JS.TAT.API")
+		}
+		var out, errb bytes.Buffer
+		code := run(append([]string{"-timeout", timeout}, args...), &out, &errb)
+		if code != wantCode {
+			t.Fatalf("as %s: attestctl %s: exit %d, want %d\nstdout: %s\nstderr: %s", id, strings.Join(args, " "), code, wantCode, out.String(), errb.String())
+		}
+		return out.String(), errb.String()
+	}
+	as("admin", 0, "keygen", "-out", "dev")
+	as("admin", 0, "profile", "apply", "-f", filepath.Join(root, "examples/profile.json"), "-pem", "dev.pub.pem")
+	as("admin", 0, "user", "apply", "-f", filepath.Join(root, "examples/user.json"))
+	token, _ := as("admin", 0, "token", "mint", "-key", "dev.key.pem", "-iss", "https://dev.example.com/", "-aud", "my-app", "-email", "ada@example.com")
+	out, _ := as("app1", 0, "attest", "-app", "app1", "-profile", "trusted-auth-token-profile-dev", "-token", strings.TrimSpace(token), "-duration", "60")
+	var rep struct {
+		SessionToken string `json:"session_token"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.SessionToken == "" {
+		t.Fatalf("attest: %v\n%s", err, out)
+	}
+	as("app1", 0, "sessions", "authenticate", "-session-token", rep.SessionToken)
+	as("admin", 0, "keys", "rotate")
+	if keys, _ := as("admin", 0, "keys", "list"); !strings.Contains(keys, "signing") {
+		t.Errorf("keys list: %s", keys)
+	}
+	as("admin", 0, "sessions", "revoke", "-session-token", rep.SessionToken)
+	events, _ := as("auditor", 0, "events", "-replay", "-no-follow")
+	for _, typ := range []string{"tat.profile.created", "tat.user.created", "tat.session.created", "tat.session.revoked"} {
+		if !strings.Contains(events, `"type":"`+typ+`"`) {
+			t.Errorf("audit log lacks %s:\n%s", typ, events)
+		}
+	}
+
+	// What is not theirs.
+	timeout = "1s"
+	for _, c := range []struct {
+		id   string
+		args []string
+		want string
+	}{
+		{"app1", []string{"profile", "delete", "-id", "trusted-auth-token-profile-dev"}, `Permissions Violation for Publish to "tat.profiles.commands"`},
+		{"app1", []string{"attest", "-app", "app2", "-profile", "p", "-token", "t"}, `Permissions Violation for Publish to "tat.attest.requests.app2"`},
+		{"app1", []string{"events", "-replay", "-no-follow"}, "Permissions Violation for Publish"},
+		{"admin", []string{"attest", "-app", "app1", "-profile", "p", "-token", "t"}, `Permissions Violation for Publish to "tat.attest.requests.app1"`},
+		{"auditor", []string{"sessions", "jwks"}, `Permissions Violation for Publish to "tat.sessions.jwks"`},
+		{"app1", []string{"keys", "rotate"}, `Permissions Violation for Publish to "tat.keys.commands"`},
+		{"app1", []string{"keys", "list"}, `Permissions Violation for Publish to "tat.reads.`},
+	} {
+		_, stderr := as(c.id, 1, c.args...)
+		if !strings.Contains(stderr, c.want) || strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
+			t.Errorf("as %s: attestctl %s: stderr %q, want one line with %q", c.id, strings.Join(c.args, " "), stderr, c.want)
+		}
+	}
+	// An admin who forgot its inbox prefix is told so.
+	for k, v := range env.Shipped.Env("admin") {
+		t.Setenv(k, v)
+	}
+	t.Setenv("TAT_NATS_INBOX_PREFIX", "")
+	var o, e bytes.Buffer
+	if code := run([]string{"-timeout", timeout, "sessions", "jwks"}, &o, &e); code != 1 || !strings.Contains(e.String(), "TAT_NATS_INBOX_PREFIX") {
+		t.Errorf("admin without its inbox prefix: exit %d: %s", code, e.String())
+	}
+}
