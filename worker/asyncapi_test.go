@@ -301,10 +301,35 @@ func TestAsyncAPIContract(t *testing.T) {
 	}
 	r.wantStatus(r.service("revoke", map[string]any{"user_id": "aa-nobody"}, false), 404, "user_not_found")
 
+	// ---- Replies the worker refuses: decided, audited, not sent ------
+	refusedAttest := map[string]any{"request_id": "a-refused", "profile_id": "aa-pem", "token": token(iss, "ada@example.com", nil)}
+	r.refusedReply(ac, refusedAttest)
+	if d := r.waitEventData("attest.verified", "request_id", "a-refused"); d["reply_refused"] != true {
+		t.Errorf("attest with a refused reply: event data %v, want reply_refused", d)
+	}
+	r.refusedReply(ac, refusedAttest) // a repeat: its attest.repeated says so too
+	if d := r.waitEventData("attest.repeated", "request_id", "a-refused"); d["reply_refused"] != true {
+		t.Errorf("repeated attest with a refused reply: event data %v, want reply_refused", d)
+	}
+	r.refusedReply(pc, map[string]any{"change_id": "p-refused", "op": "delete", "profile_id": "aa-missing"})
+	if d := r.waitEventData("profile.rejected", "change_id", "p-refused"); d["reply_refused"] != true {
+		t.Errorf("profile command with a refused reply: event data %v, want reply_refused", d)
+	}
+	r.refusedReply(uc, map[string]any{"change_id": "u-refused", "op": "delete", "user_id": "aa-nobody"})
+	if d := r.waitEventData("user.rejected", "change_id", "u-refused"); d["reply_refused"] != true {
+		t.Errorf("user command with a refused reply: event data %v, want reply_refused", d)
+	}
+
+	// ---- An event delivered as a command: dropped, dead-lettered -----
+	asEvent := nats.Header{}
+	asEvent.Set(worker.SignatureHeader, "v1=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+	r.send(ac, asEvent, map[string]any{"request_id": "a-as-event", "profile_id": "aa-pem", "token": token(iss, "ada@example.com", nil)}, true)
+	r.waitStream("TAT_DEADLETTER", 1, time.Minute)
+
 	// ---- A dead letter: the store is down past TAT_MAX_DELIVER -------
 	ferret.stop()
 	dead := r.publish(ac, "a-dead", map[string]any{"request_id": "a-dead", "profile_id": "aa-pem", "token": token(iss, "ada@example.com", nil)}, false)
-	r.waitStream("TAT_DEADLETTER", 1, 2*time.Minute)
+	r.waitStream("TAT_DEADLETTER", 2, 2*time.Minute)
 	ferret.start()
 	rep = r.await(ac, dead, 2*time.Minute)
 	r.wantStatus(rep, 500, "internal_server_error")
@@ -667,6 +692,55 @@ func (r *contractRun) publish(subject, msgID string, payload any, outsideSchema 
 	return pending{sub: sub}
 }
 
+// send publishes a command with JetStream with the given headers and no
+// reply inbox of the test's: for commands whose reply the worker refuses,
+// and for a message it drops.
+func (r *contractRun) send(subject string, header nats.Header, payload any, outsideSchema bool) {
+	r.t.Helper()
+	b := body(payload)
+	r.mu.Lock()
+	r.sent = append(r.sent, b)
+	if outsideSchema {
+		r.invalid[subject+" "+string(b)] = true
+	}
+	r.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := r.env.JS.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: b, Header: header}); err != nil {
+		r.t.Fatalf("publish %s: %v", subject, err)
+	}
+}
+
+// refusedReply publishes a command whose Tat-Reply-To is outside
+// TAT_REPLY_PREFIXES: the worker decides it and replies nowhere.
+func (r *contractRun) refusedReply(subject string, payload any) {
+	r.t.Helper()
+	h := nats.Header{}
+	h.Set(worker.ReplyHeader, "elsewhere."+uuid.NewString())
+	r.send(subject, h, payload, false)
+}
+
+// waitEventData waits for an event on <prefix>.events.<typ> whose data has
+// member key equal to value, and returns its data.
+func (r *contractRun) waitEventData(typ, key string, value any) map[string]any {
+	r.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		for _, m := range r.streamMsgs("TAT_EVENTS") {
+			var e struct {
+				Data map[string]any `json:"data"`
+			}
+			if m.Subject == r.env.Prefix+".events."+typ && json.Unmarshal(m.Data, &e) == nil && fmt.Sprint(e.Data[key]) == fmt.Sprint(value) {
+				return e.Data
+			}
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("no %s event with %s %v", typ, key, value)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // await takes the reply of a published command and checks it against the
 // reply of the command channel's operation.
 func (r *contractRun) await(subject string, p pending, timeout time.Duration) map[string]any {
@@ -990,7 +1064,11 @@ func (r *contractRun) finish() {
 		what := "message on " + m.Subject
 		if r.invalid[m.Subject+" "+string(m.Data)] {
 			v, err := jsonschema.UnmarshalJSON(bytes.NewReader(m.Data))
-			if err == nil && r.spec.validate(ch, nil, v) == nil {
+			var h map[string]any
+			if m.Header != nil {
+				h = headerMap(m.Header)
+			}
+			if err == nil && r.spec.validate(ch, h, v) == nil {
 				t.Errorf("%s was sent outside the contract on purpose (and refused by the worker), but channel %s admits it:\n%s", what, ch, m.Data)
 			}
 			r.mu.Lock()
