@@ -55,9 +55,11 @@ test-fuzz:
 test-chaos:
 	$(GO) test -race -count=1 -timeout 30m -tags chaos -run 'Chaos' ./worker/chaos/...
 
-## bench: attest throughput and latency (see scripts/bench.sh)
+## bench: the stack end to end, driven from another process: throughput, latency,
+## CPU and memory per attest, restart time (report in docs/; see scripts/bench.sh)
+BENCH_FLAGS ?=
 bench:
-	./scripts/bench.sh
+	./scripts/bench.sh $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin var

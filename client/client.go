@@ -67,7 +67,10 @@ func WithApp(app string) Option { return func(c *Client) { c.app = app } }
 // _INBOX_<app>.> only, set nats.CustomInboxPrefix("_INBOX_<app>") on the
 // connection; this option then only adds unguessable names. The prefix
 // must not be under the worker's subject prefix nor start with "$": the
-// worker never replies there (New refuses it).
+// worker never replies there (New refuses it). The workers reply only
+// under their TAT_REPLY_PREFIXES (default _INBOX.), and to an application's
+// attest requests only under its TAT_APP_REPLY_PREFIXES entry: a prefix of
+// your own must be listed there.
 func WithInboxPrefix(prefix string) Option {
 	return func(c *Client) { c.inbox = strings.TrimSuffix(prefix, ".") }
 }

@@ -82,6 +82,7 @@ var (
 	ErrTooManyPEMFilesForTrustedTokenProfile = sentinel("too_many_pem_files_for_trusted_token_profile", 400)
 	ErrInvalidUser                           = sentinel("invalid_user", 400)
 	ErrJWKSUnavailable                       = sentinel("jwks_unavailable", 503)
+	ErrKeyRotationInProgress                 = sentinel("key_rotation_in_progress", 409)
 	ErrInternalServerError                   = sentinel("internal_server_error", 500)
 )
 
@@ -94,7 +95,7 @@ var sentinels = []*Error{
 	ErrJWTInvalidClaims, ErrTokenReplayed, ErrTrustedTokenProfileNotFound, ErrUserNotFound,
 	ErrSessionNotFound, ErrUserIDMismatch, ErrVersionConflict, ErrDuplicateEmail,
 	ErrTrustedTokenProfileInvalidRequest, ErrTooManyPEMFilesForTrustedTokenProfile,
-	ErrInvalidUser, ErrJWKSUnavailable, ErrInternalServerError,
+	ErrInvalidUser, ErrJWKSUnavailable, ErrInternalServerError, ErrKeyRotationInProgress,
 }
 
 // Transport failures: the call got no usable answer from the worker. They

@@ -33,10 +33,10 @@ func TestMain(m *testing.M) {
 	code := func() int {
 		defer tb.cleanup()
 		env = workertest.NewEnv(tb)
-		// The tests' own inbox prefixes are among the worker's reply
-		// prefixes (TAT_REPLY_PREFIXES), as a deployment lists its apps'.
+		// The tests' inboxes: the default, and the prefixes of the
+		// application tests, which the worker must list to reply there.
 		w := env.StartWorker(func(c *worker.Config) {
-			c.ReplyPrefixes = append(c.ReplyPrefixes, "_INBOX_billing.", "_INBOX_app1.")
+			c.ReplyPrefixes = []string{"_INBOX.", "_INBOX_app1.", "_INBOX_billing."}
 		}, nil)
 		natsURL = env.NATSURL
 		idp = workertest.NewIssuer(tb, "https://idp.example.com/", "my-app")

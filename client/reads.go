@@ -14,13 +14,14 @@ import (
 
 // readReply is every reply of the reads service.
 type readReply struct {
-	Profile    *Profile  `json:"profile"`
-	Profiles   []Profile `json:"profiles"`
-	User       *User     `json:"user"`
-	Users      []User    `json:"users"`
-	Session    *Session  `json:"session"`
-	Sessions   []Session `json:"sessions"`
-	NextCursor string    `json:"next_cursor"`
+	Profile    *Profile     `json:"profile"`
+	Profiles   []Profile    `json:"profiles"`
+	User       *User        `json:"user"`
+	Users      []User       `json:"users"`
+	Session    *Session     `json:"session"`
+	Sessions   []Session    `json:"sessions"`
+	Keys       []SigningKey `json:"keys"`
+	NextCursor string       `json:"next_cursor"`
 }
 
 // maxPages bounds the pages ListProfiles and ListSessions follow, against a

@@ -25,9 +25,11 @@ const maxBusJSONDepth = 2 * MaxJSONDepth
 // command (member names exactly the fields', never case-folded, no member
 // twice, no unknown field, nothing after the value), with bounds of its
 // own: at most maxBytes (0: MaxBusJSONBytes), valid UTF-8, nesting at most
-// maxBusJSONDepth, and no member twice in any object, maps included. The
-// size, UTF-8 and nesting are checked by linear passes before any decoder
-// reads data. Errors name a field or an offset, never a value.
+// maxBusJSONDepth. The size, UTF-8 and nesting are checked by linear passes
+// before any decoder reads data. Keys inside maps (custom claims, trusted
+// metadata) are data and are not checked for duplicates: the worker reads
+// only what a worker signed, which encoding/json wrote, once per key.
+// Errors name a field or an offset, never a value.
 func DecodeStrictBus(data []byte, v any, maxBytes int) error {
 	if maxBytes <= 0 {
 		maxBytes = MaxBusJSONBytes
@@ -41,9 +43,6 @@ func DecodeStrictBus(data []byte, v any, maxBytes int) error {
 	if jsonDeeperThan(data, maxBusJSONDepth) {
 		return fmt.Errorf("nested deeper than %d levels", maxBusJSONDepth)
 	}
-	if err := checkDuplicates(data); err != nil {
-		return err
-	}
 	if err := checkMemberNames(data, reflect.TypeOf(v)); err != nil {
 		return err
 	}
@@ -56,57 +55,4 @@ func DecodeStrictBus(data []byte, v any, maxBytes int) error {
 		return errJSONTrailing
 	}
 	return nil
-}
-
-// checkDuplicates reads data token by token and refuses a member name sent
-// twice in one object (compared after unescaping), at any depth: the
-// member-name walk checks struct members only, and skips maps. It keeps
-// only the names of the objects open at the time (the nesting is bounded
-// before it runs).
-func checkDuplicates(data []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	type level struct {
-		names   map[string]bool // nil for an array
-		wantKey bool
-	}
-	var stack []level
-	for {
-		tok, err := dec.Token()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return nil // malformed: the decoder refuses it with its own message
-		}
-		top := len(stack) - 1
-		if d, ok := tok.(json.Delim); ok {
-			switch d {
-			case '{', '[':
-				if top >= 0 && stack[top].names != nil {
-					stack[top].wantKey = true // this value ends a member
-				}
-				l := level{}
-				if d == '{' {
-					l = level{names: map[string]bool{}, wantKey: true}
-				}
-				stack = append(stack, l)
-			default:
-				stack = stack[:top]
-			}
-			continue
-		}
-		if top < 0 || stack[top].names == nil {
-			continue
-		}
-		if stack[top].wantKey {
-			name, _ := tok.(string)
-			if stack[top].names[name] {
-				return errJSONDuplicate
-			}
-			stack[top].names[name] = true
-			stack[top].wantKey = false
-			continue
-		}
-		stack[top].wantKey = true // a scalar member value
-	}
 }

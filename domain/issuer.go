@@ -16,20 +16,70 @@ const SessionJWTLifetime = 5 * time.Minute
 // SessionTokenPrefix starts every session token.
 const SessionTokenPrefix = "tat_st_"
 
-// SigningKey is one of the worker's own ES256 keys for session JWTs.
+// SigningKey is one of the worker's own ES256 keys for session JWTs, with
+// the times that fix its state (see KeyTimes; all zero: it signs and
+// verifies at every instant).
 type SigningKey struct {
 	KID     string
 	Private *ecdsa.PrivateKey
+	Number  int // its place in the fleet's rotation (see KeyRecord)
+	KeyTimes
+}
+
+// KeyRing gives the fleet's current session-signing keys: the worker's
+// ring changes as rotations are recorded, and the state of each key
+// changes with the clock.
+type KeyRing interface {
+	// SessionKeys returns the keys known, in rotation order; the caller
+	// must not change the slice.
+	SessionKeys() []SigningKey
 }
 
 // Issuer derives session tokens and signs and checks session JWTs. Session
 // tokens are HMAC-SHA256(TokenKey, session id): 256 bits no one can guess
 // without the key, derivable again by any worker that holds it, so the store
 // keeps no session token at all and a repeated request gets the same token.
+// The token key never rotates; the signing keys do (KeyRing).
 type Issuer struct {
-	TokenKey []byte       // 32 bytes shared by the fleet
-	Keys     []SigningKey // Keys[0] signs; all verify
+	TokenKey []byte // 32 bytes shared by the fleet
+	// Keys are fixed keys, used when Ring is nil. At an instant, the first
+	// key whose state is signing signs; every key that is not retired
+	// verifies and is published.
+	Keys     []SigningKey
+	Ring     KeyRing // when set, the keys come from it
 	Iss, Aud string
+}
+
+// keys returns the keys in use.
+func (is *Issuer) keys() []SigningKey {
+	if is.Ring != nil {
+		return is.Ring.SessionKeys()
+	}
+	return is.Keys
+}
+
+// Signer returns the key that signs at now: the first whose state at now
+// is signing.
+func (is *Issuer) Signer(now time.Time) (SigningKey, bool) {
+	for _, k := range is.keys() {
+		if k.Private != nil && k.StateAt(now) == KeySigning {
+			return k, true
+		}
+	}
+	return SigningKey{}, false
+}
+
+// published returns the keys that verify (and are published) at now:
+// every key not retired.
+func (is *Issuer) published(now time.Time) []SigningKey {
+	all := is.keys()
+	out := make([]SigningKey, 0, len(all))
+	for _, k := range all {
+		if k.Private != nil && k.StateAt(now) != KeyRetired {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // SessionToken returns the session token of sessionID.
@@ -46,15 +96,16 @@ func TokenHash(token string) string {
 	return fmt.Sprintf("%x", sum)
 }
 
-// MintJWT signs a session JWT for s at now with the first key (ES256, its
-// kid and typ JWT in the protected header, signed by jwx through SignJWT):
+// MintJWT signs a session JWT for s at now with the key that signs at now
+// (see Signer; ES256, its kid and typ JWT in the protected header, signed
+// by jwx through SignJWT):
 // iss, aud, sub, iat, nbf, exp (5 minutes), the session under tat_session,
 // custom claims at the top.
 func (is *Issuer) MintJWT(s Session, now time.Time) (Secret, error) {
-	if len(is.Keys) == 0 {
+	k, ok := is.Signer(now)
+	if !ok {
 		return Secret{}, errors.New("issuer has no signing key")
 	}
-	k := is.Keys[0]
 	now = now.UTC().Truncate(time.Second)
 	claims := make(map[string]any, len(s.CustomClaims)+7)
 	for name, v := range s.CustomClaims {
@@ -97,15 +148,15 @@ const maxSessionJWTBytes = 64 << 10
 // refused. Its
 // 5-minute exp is not enforced here: the session named is checked live, as
 // authenticate does. Every refusal is the same session_not_found.
-func (is *Issuer) ParseJWT(raw string) (SessionJWTClaims, error) {
+func (is *Issuer) ParseJWT(raw string, now time.Time) (SessionJWTClaims, error) {
 	bad := ErrSessionNotFound.With("session_jwt is not valid")
 	pt, err := PrecheckToken(raw, maxSessionJWTBytes)
 	if err != nil || pt.alg != "ES256" || pt.kid == "" {
 		return SessionJWTClaims{}, bad
 	}
 	var key *ecdsa.PublicKey
-	for _, k := range is.Keys {
-		if k.KID == pt.kid {
+	for _, k := range is.keys() {
+		if k.KID == pt.kid && k.Private != nil && k.StateAt(now) != KeyRetired {
 			key = &k.Private.PublicKey
 			break
 		}
@@ -151,10 +202,11 @@ type JWKSet struct {
 	Keys []JWK `json:"keys"`
 }
 
-// PublicJWKS returns the public keys that verify session JWTs.
-func (is *Issuer) PublicJWKS() JWKSet {
+// PublicJWKS returns the public keys that verify session JWTs at now:
+// every key not retired, the next key included.
+func (is *Issuer) PublicJWKS(now time.Time) JWKSet {
 	set := JWKSet{Keys: []JWK{}}
-	for _, k := range is.Keys {
+	for _, k := range is.published(now) {
 		pub := &k.Private.PublicKey
 		raw, err := pub.Bytes() // 0x04 || X || Y
 		if err != nil || len(raw) != 65 {

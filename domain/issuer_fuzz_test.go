@@ -34,7 +34,7 @@ func FuzzParseSessionJWT(f *testing.F) {
 	f.Add(strings.Repeat("[", 1000))
 	pub := &is.Keys[0].Private.PublicKey
 	f.Fuzz(func(t *testing.T, raw string) {
-		got, err := is.ParseJWT(raw)
+		got, err := is.ParseJWT(raw, testNow)
 		if err != nil {
 			if got != (domain.SessionJWTClaims{}) {
 				t.Fatalf("claims %+v returned with error %v", got, err)

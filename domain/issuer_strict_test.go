@@ -34,7 +34,7 @@ func TestSessionTakeoverThroughLookAlikeClaim(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := is.ParseJWT(jwt.Reveal())
+			got, err := is.ParseJWT(jwt.Reveal(), testNow)
 			if err != nil {
 				t.Fatalf("ParseJWT: %v", err)
 			}
@@ -83,7 +83,7 @@ func TestParseJWTStrictMembers(t *testing.T) {
 	victim := `{"session_id":"session-victim","user_id":"user-1"}`
 
 	ok := signRaw(t, k, hdr, `{`+head+`,"tat_session":`+mine+`}`)
-	if got, err := is.ParseJWT(ok); err != nil || got.SessionID != "session-1" || got.UserID != "user-1" {
+	if got, err := is.ParseJWT(ok, testNow); err != nil || got.SessionID != "session-1" || got.UserID != "user-1" {
 		t.Fatalf("control: ParseJWT = %+v, %v", got, err)
 	}
 	for _, tc := range []struct{ name, header, payload string }{
@@ -105,7 +105,7 @@ func TestParseJWTStrictMembers(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := is.ParseJWT(signRaw(t, k, tc.header, tc.payload))
+			got, err := is.ParseJWT(signRaw(t, k, tc.header, tc.payload), testNow)
 			if !errors.Is(err, domain.ErrSessionNotFound) {
 				t.Fatalf("ParseJWT = %+v, %v; want session_not_found", got, err)
 			}

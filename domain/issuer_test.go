@@ -112,7 +112,7 @@ func TestMintJWTParseJWTRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("MintJWT: %v", err)
 	}
-	got, err := is.ParseJWT(jwt.Reveal())
+	got, err := is.ParseJWT(jwt.Reveal(), testNow)
 	if err != nil {
 		t.Fatalf("ParseJWT: %v", err)
 	}
@@ -161,7 +161,7 @@ func TestMintJWTKeepsRegisteredClaims(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := is.ParseJWT(jwt.Reveal())
+	got, err := is.ParseJWT(jwt.Reveal(), testNow)
 	if err != nil {
 		t.Fatalf("ParseJWT: %v", err)
 	}
@@ -238,7 +238,7 @@ func TestParseJWTRefuses(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := is.ParseJWT(tc.raw)
+			got, err := is.ParseJWT(tc.raw, testNow)
 			if !errors.Is(err, domain.ErrSessionNotFound) {
 				t.Fatalf("ParseJWT = %+v, %v; want session_not_found", got, err)
 			}
@@ -249,8 +249,8 @@ func TestParseJWTRefuses(t *testing.T) {
 	}
 }
 
-// TestParseJWTAcrossKeyRotation: Keys[0] signs, every key verifies, so a
-// JWT minted before a rotation still parses.
+// TestParseJWTAcrossKeyRotation: with fixed keys (no times) Keys[0] signs
+// and every key verifies, so a JWT minted before a rotation still parses.
 func TestParseJWTAcrossKeyRotation(t *testing.T) {
 	t.Parallel()
 	old := newIssuer(t)
@@ -259,18 +259,18 @@ func TestParseJWTAcrossKeyRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	rotated := &domain.Issuer{TokenKey: old.TokenKey, Keys: []domain.SigningKey{newSigningKey(t, "k2"), old.Keys[0]}, Iss: sessionIss, Aud: sessionAud}
-	if _, err := rotated.ParseJWT(jwt.Reveal()); err != nil {
+	if _, err := rotated.ParseJWT(jwt.Reveal(), testNow); err != nil {
 		t.Errorf("ParseJWT after rotation: %v", err)
 	}
 	dropped := &domain.Issuer{TokenKey: old.TokenKey, Keys: rotated.Keys[:1], Iss: sessionIss, Aud: sessionAud}
-	if _, err := dropped.ParseJWT(jwt.Reveal()); !errors.Is(err, domain.ErrSessionNotFound) {
+	if _, err := dropped.ParseJWT(jwt.Reveal(), testNow); !errors.Is(err, domain.ErrSessionNotFound) {
 		t.Errorf("ParseJWT after the old key was dropped = %v", err)
 	}
 	fresh, err := rotated.MintJWT(testSession(), testNow)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := old.ParseJWT(fresh.Reveal()); !errors.Is(err, domain.ErrSessionNotFound) {
+	if _, err := old.ParseJWT(fresh.Reveal(), testNow); !errors.Is(err, domain.ErrSessionNotFound) {
 		t.Errorf("an issuer without the new key parsed its JWT: %v", err)
 	}
 }
@@ -278,7 +278,7 @@ func TestParseJWTAcrossKeyRotation(t *testing.T) {
 func TestPublicJWKS(t *testing.T) {
 	t.Parallel()
 	is := newIssuer(t)
-	set := is.PublicJWKS()
+	set := is.PublicJWKS(testNow)
 	if len(set.Keys) != 1 {
 		t.Fatalf("PublicJWKS has %d keys, want 1", len(set.Keys))
 	}
@@ -328,7 +328,7 @@ func TestPublicJWKS(t *testing.T) {
 		t.Errorf("the JWKS key does not verify a session JWT")
 	}
 
-	empty, err := json.Marshal((&domain.Issuer{}).PublicJWKS())
+	empty, err := json.Marshal((&domain.Issuer{}).PublicJWKS(testNow))
 	if err != nil || string(empty) != `{"keys":[]}` {
 		t.Errorf("JWKS of an issuer without keys = %s, %v; want {\"keys\":[]}", empty, err)
 	}

@@ -193,7 +193,7 @@ func TestDifferentialJWXSessionJWT(t *testing.T) {
 		parts[0] + "." + b64([]byte(`{"tat_session":{"session_id":"a"},"tat_session":{"session_id":"b"}}`)) + "." + parts[2],
 		b64([]byte(`{"alg":"none"}`)) + "." + parts[1] + ".",
 	} {
-		if _, err := is.ParseJWT(raw); err != nil {
+		if _, err := is.ParseJWT(raw, testNow); err != nil {
 			continue
 		}
 		accepted++

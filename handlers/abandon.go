@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/tat-worker/attest/domain"
 )
@@ -35,11 +36,11 @@ func jitKey(id string) string { return "attest-jit:" + id }
 // as it did before, in attest.failed with internal_server_error. A repeat
 // of a request finished here gets the outcome without bearer secrets
 // (SecretsUntil is not known without the token's verified expiry).
-func (a *Attest) leftovers(ctx context.Context, id, fp string, req domain.AttestRequest) (Output, bool, error) {
+func (a *Attest) leftovers(ctx context.Context, id, fp string, req domain.AttestRequest, at time.Time) (Output, bool, error) {
 	if err := a.resumeJIT(ctx, id); err != nil {
 		return Output{}, false, err
 	}
-	st, created, ok, err := a.leftSession(ctx, id, req)
+	st, created, ok, err := a.leftSession(ctx, id, req, at)
 	if err != nil || !ok {
 		return Output{}, false, err
 	}
@@ -68,7 +69,7 @@ func (a *Attest) leftovers(ctx context.Context, id, fp string, req domain.Attest
 // leftSession finds the session revision an earlier delivery of the
 // request stored: revision 1 of the session id a new session would get,
 // or the latest revision of the named session made by this request.
-func (a *Attest) leftSession(ctx context.Context, id string, req domain.AttestRequest) (st domain.SessionState, created, ok bool, err error) {
+func (a *Attest) leftSession(ctx context.Context, id string, req domain.AttestRequest, at time.Time) (st domain.SessionState, created, ok bool, err error) {
 	if a.Revisions == nil {
 		return st, false, false, nil
 	}
@@ -86,7 +87,9 @@ func (a *Attest) leftSession(ctx context.Context, id string, req domain.AttestRe
 		}
 		sid = cur.Session.SessionID
 	case !req.SessionJWT.Empty():
-		c, err := a.Issuer.ParseJWT(req.SessionJWT.Reveal())
+		// Its key as of when the request was stored: an earlier delivery
+		// accepted the JWT then, even if the key has been retired since.
+		c, err := a.Issuer.ParseJWT(req.SessionJWT.Reveal(), at)
 		if err != nil {
 			return st, false, false, nil
 		}

@@ -64,6 +64,9 @@ func (h *admin) finish(ctx context.Context, kind, id string, status int, typ, su
 	case UserEventData:
 		d.Position, d.ReplyRefused = positionOf(ctx), replyRefused(ctx)
 		data = d
+	case KeysEventData:
+		d.Position = positionOf(ctx)
+		data = d
 	}
 	ev, err := domain.NewEvent(domain.EventID(kind, id), typ, subject, now, data)
 	if err != nil {

@@ -158,7 +158,7 @@ func (a *Attest) Abandon(ctx context.Context, in Input, cause error) (Output, er
 		return a.send(ctx, o, fp, true, false)
 	}
 	if derr == nil && (req.RequestID == "" || req.RequestID == id) {
-		if out, done, err := a.leftovers(ctx, id, fp, req); err != nil || done {
+		if out, done, err := a.leftovers(ctx, id, fp, req, judgedAt(in, a.Now().UTC())); err != nil || done {
 			return out, err
 		}
 	}
@@ -286,7 +286,7 @@ func (a *Attest) findSession(ctx context.Context, req domain.AttestRequest, now 
 			st, ok := a.View.SessionByToken(req.SessionToken.Reveal())
 			return st, ok, nil
 		}
-		c, err := a.Issuer.ParseJWT(req.SessionJWT.Reveal())
+		c, err := a.Issuer.ParseJWT(req.SessionJWT.Reveal(), now)
 		if err != nil {
 			return domain.SessionState{}, false, err
 		}

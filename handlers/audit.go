@@ -86,6 +86,7 @@ var repeatKinds = map[string]string{
 	"attest":  domain.EventAttestRepeated,
 	"profile": domain.EventProfileRepeated,
 	"user":    domain.EventUserRepeated,
+	"keys":    domain.EventKeysRepeated,
 }
 
 // Repeated announces that the message being handled (its position is in

@@ -28,6 +28,8 @@ type Reads struct {
 	View    *View
 	Barrier Barrier
 	Now     func() time.Time
+	// SessionKeys answers reads.keys.list (nil: an empty list).
+	SessionKeys KeyLister
 	// MaxReplyBytes bounds the encoded items of one list reply (0:
 	// DefaultMaxReplyBytes): a page ends early, with a next_cursor, rather
 	// than make a reply the bus cannot carry.
@@ -74,6 +76,7 @@ type ReadReply struct {
 	Users        *[]domain.User    `json:"users,omitempty"`
 	Session      *domain.Session   `json:"session,omitempty"`
 	Sessions     *[]domain.Session `json:"sessions,omitempty"`
+	Keys         *[]domain.KeyInfo `json:"keys,omitempty"`
 	NextCursor   *string           `json:"next_cursor,omitempty"`
 	ErrorType    string            `json:"error_type,omitempty"`
 	ErrorMessage string            `json:"error_message,omitempty"`

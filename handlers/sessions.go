@@ -144,7 +144,7 @@ func (h *Sessions) find(ctx context.Context, id string, token, jwt domain.Secret
 			st, ok := h.View.SessionByToken(token.Reveal())
 			return st, ok, nil
 		case !jwt.Empty():
-			c, err := h.Issuer.ParseJWT(jwt.Reveal())
+			c, err := h.Issuer.ParseJWT(jwt.Reveal(), h.Now())
 			if err != nil {
 				return domain.SessionState{}, false, err
 			}
@@ -188,9 +188,10 @@ func (h *Sessions) publish(ctx context.Context, st domain.SessionState, typ, req
 	return h.Pub.PublishEvent(ctx, ev)
 }
 
-// JWKS returns the public keys that sign session JWTs, as a JWK set.
-func JWKS(is *domain.Issuer) json.RawMessage {
-	b, _ := json.Marshal(is.PublicJWKS())
+// JWKS returns the public keys that verify session JWTs at now, as a JWK
+// set.
+func JWKS(is *domain.Issuer, now time.Time) json.RawMessage {
+	b, _ := json.Marshal(is.PublicJWKS(now))
 	return b
 }
 

@@ -65,7 +65,7 @@ func TestAuthenticateRefusesSessionOfInactiveUser(t *testing.T) {
 				if r.StatusCode != 200 || r.Session == nil || r.Session.SessionID != sid || r.User == nil || r.User.UserID != ada.UserID || r.SessionJWT == "" {
 					t.Fatalf("authenticate: %+v", r)
 				}
-				if c, err := e.issuer.ParseJWT(r.SessionJWT); err != nil || c.SessionID != sid {
+				if c, err := e.issuer.ParseJWT(r.SessionJWT, e.clock.Now()); err != nil || c.SessionID != sid {
 					t.Fatalf("minted JWT names %+v (%v)", c, err)
 				}
 				if tc.minutes > 0 && !r.Session.ExpiresAt.Equal(e.clock.Now().Add(time.Duration(tc.minutes)*time.Minute)) {

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -14,16 +15,23 @@ import (
 // kept current from the events stream (every worker applies every event),
 // and from the worker's own writes as it makes them. Changes apply only when
 // their version (revision) is newer, so replays and races are harmless.
+//
+// Users and sessions are held as compact records (viewrec.go), decoded into
+// domain values under the read lock when asked for; each lookup key (user
+// id, matching email, session id, session token hash) has one index entry,
+// pointing at the record.
 type View struct {
 	mu       sync.RWMutex
 	changed  *sync.Cond
 	seq      uint64
 	profiles map[string]profileEntry
-	users    map[string]userEntry
-	byEmail  map[string]string
-	sessions map[string]domain.SessionState
-	byToken  map[string]string
+	users    map[string]*userRec
+	byEmail  map[string]*userRec
+	sessions map[string]*sessionRec
+	byToken  map[tokenKey]*sessionRec
 	byUser   map[string]map[string]struct{} // user id -> its session ids
+	syms     symtab
+	strs     interner
 	tokenOf  func(sessionID string) string
 }
 
@@ -32,21 +40,18 @@ type profileEntry struct {
 	deleted bool
 }
 
-type userEntry struct {
-	u       domain.User
-	deleted bool
-}
-
 // NewView returns an empty view. tokenOf derives a session's token, so the
 // view can index sessions by token hash.
 func NewView(tokenOf func(sessionID string) string) *View {
 	v := &View{
 		profiles: map[string]profileEntry{},
-		users:    map[string]userEntry{},
-		byEmail:  map[string]string{},
-		sessions: map[string]domain.SessionState{},
-		byToken:  map[string]string{},
+		users:    map[string]*userRec{},
+		byEmail:  map[string]*userRec{},
+		sessions: map[string]*sessionRec{},
+		byToken:  map[tokenKey]*sessionRec{},
 		byUser:   map[string]map[string]struct{}{},
+		syms:     newSymtab(),
+		strs:     interner{m: map[string]string{}},
 		tokenOf:  tokenOf,
 	}
 	v.changed = sync.NewCond(&v.mu)
@@ -88,7 +93,10 @@ func (v *View) User(id string) (domain.User, bool) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	e, ok := v.users[id]
-	return e.u, ok && !e.deleted
+	if !ok {
+		return domain.User{}, false
+	}
+	return v.user(e), !e.deleted
 }
 
 // UserVersion returns the stored version of a user, deleted or not.
@@ -96,40 +104,44 @@ func (v *View) UserVersion(id string) (version int64, created time.Time, live bo
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	e, ok := v.users[id]
-	return e.u.Version, e.u.CreatedAt, ok && !e.deleted
+	if !ok {
+		return 0, time.Time{}, false
+	}
+	return e.version, e.created.time(), !e.deleted
 }
 
 // UserByEmail returns the live user holding a normalized address.
 func (v *View) UserByEmail(email string) (domain.User, bool) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	id, ok := v.byEmail[email]
+	e, ok := v.byEmail[email]
 	if !ok {
 		return domain.User{}, false
 	}
-	e := v.users[id]
-	return e.u, !e.deleted
+	return v.user(e), !e.deleted
 }
 
 // Session returns a session by id (active or not).
 func (v *View) Session(id string) (domain.SessionState, bool) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	s, ok := v.sessions[id]
-	return s, ok
+	r, ok := v.sessions[id]
+	if !ok {
+		return domain.SessionState{}, false
+	}
+	return v.state(r), true
 }
 
 // SessionByToken returns the session a session token names.
 func (v *View) SessionByToken(token string) (domain.SessionState, bool) {
-	h := domain.TokenHash(token)
+	k := keyOfToken(token)
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	id, ok := v.byToken[h]
+	r, ok := v.byToken[k]
 	if !ok {
 		return domain.SessionState{}, false
 	}
-	s, ok := v.sessions[id]
-	return s, ok
+	return v.state(r), true
 }
 
 // PutProfile applies a profile state if it is newer than the one held.
@@ -146,22 +158,47 @@ func (v *View) PutProfile(p domain.Profile, deleted bool) {
 func (v *View) PutUser(u domain.User, deleted bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if cur, ok := v.users[u.UserID]; ok {
-		if cur.u.Version >= u.Version {
+	cur, ok := v.users[u.UserID]
+	if ok {
+		if cur.version >= u.Version {
 			return
 		}
-		for _, e := range cur.u.NormalizedEmails() {
-			if v.byEmail[e] == u.UserID {
-				delete(v.byEmail, e)
+		cur.addresses(func(e string) {
+			if k, ok := emailKey(e); ok && v.byEmail[k] == cur {
+				delete(v.byEmail, k)
 			}
-		}
+		})
 	}
-	v.users[u.UserID] = userEntry{u: u, deleted: deleted}
+	r := v.packUser(u, deleted)
+	if ok {
+		// Updated in place (under the write lock): the indexes and the
+		// sessions keep pointing at it.
+		r.id = cur.id
+		*cur = *r
+		r = cur
+	} else {
+		v.users[r.id] = r
+	}
 	if !deleted {
-		for _, e := range u.NormalizedEmails() {
-			v.byEmail[e] = u.UserID
-		}
+		r.addresses(func(e string) {
+			if k, ok := emailKey(e); ok {
+				v.byEmail[k] = r
+			}
+		})
 	}
+}
+
+// emailKey is an address's matching form; when that is the address itself
+// (lower case ASCII), the same string, so the index shares the record's.
+func emailKey(email string) (string, bool) {
+	k, err := domain.NormalizeEmail(email)
+	if err != nil {
+		return "", false
+	}
+	if k == email {
+		return email, true
+	}
+	return k, true
 }
 
 // PutSession applies a session state if its revision is newer.
@@ -169,14 +206,19 @@ func (v *View) PutSession(st domain.SessionState) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	id := st.Session.SessionID
-	if cur, ok := v.sessions[id]; ok && cur.Revision >= st.Revision {
+	cur, ok := v.sessions[id]
+	if ok && cur.revision >= st.Revision {
 		return
 	}
-	if _, ok := v.sessions[id]; !ok {
-		v.byToken[domain.TokenHash(v.tokenOf(id))] = id
-		v.indexUserSession(st.Session.UserID, id)
+	r := v.packSession(st)
+	if ok {
+		r.id = cur.id
+		*cur = *r // in place: the by-token entry keeps pointing at it
+		return
 	}
-	v.sessions[id] = st
+	v.sessions[r.id] = r
+	v.byToken[keyOfToken(v.tokenOf(id))] = r
+	v.indexUserSession(r.userID, r.id)
 }
 
 // Sweep forgets sessions that ended before cutoff.
@@ -184,11 +226,12 @@ func (v *View) Sweep(cutoff time.Time) int {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	n := 0
-	for id, st := range v.sessions {
-		if st.Session.ExpiresAt.Before(cutoff) {
+	end := toStamp(cutoff)
+	for id, r := range v.sessions {
+		if r.expires < end {
 			delete(v.sessions, id)
-			delete(v.byToken, domain.TokenHash(v.tokenOf(id)))
-			v.unindexUserSession(st.Session.UserID, id)
+			delete(v.byToken, keyOfToken(v.tokenOf(id)))
+			v.unindexUserSession(r.userID, id)
 			n++
 		}
 	}
@@ -204,9 +247,7 @@ func (v *View) Counts() (profiles, users, sessions int) {
 }
 
 // ApplyEvent applies one event read from the events stream at seq. Events
-// the view does not track only advance the sequence. The data is decoded
-// strictly (exact names, no duplicates, bounded), as everything read back
-// from the bus.
+// the view does not track only advance the sequence.
 func (v *View) ApplyEvent(seq uint64, e domain.Event) error {
 	err := v.applyEvent(e)
 	v.mu.Lock()
@@ -267,18 +308,27 @@ func (v *View) applyEvent(e domain.Event) error {
 		}
 		v.PutProfile(p, e.Type == domain.EventProfileDeleted)
 	case domain.EventUserCreated, domain.EventUserUpdated, domain.EventUserDeleted:
+		if v.holdsUser(e.Data) {
+			return nil
+		}
 		var d UserEventData
 		if err := domain.DecodeStrictBus(e.Data, &d, 0); err != nil || d.User == nil {
 			return fmt.Errorf("event %s: bad user data", e.ID)
 		}
 		v.PutUser(*d.User, e.Type == domain.EventUserDeleted)
 	case domain.EventSessionCreated, domain.EventSessionUpdated:
+		if v.holdsSession(e.Data) {
+			return nil
+		}
 		var d AttestEventData
 		if err := domain.DecodeStrictBus(e.Data, &d, 0); err != nil || d.Session == nil {
 			return fmt.Errorf("event %s: bad session data", e.ID)
 		}
 		v.PutSession(domain.SessionState{Session: *d.Session, Revision: d.SessionRevision})
 	case domain.EventSessionRevoked:
+		if v.holdsSession(e.Data) {
+			return nil
+		}
 		var d SessionRevokedData
 		if err := domain.DecodeStrictBus(e.Data, &d, 0); err != nil || d.Session == nil {
 			return fmt.Errorf("event %s: bad session data", e.ID)
@@ -286,4 +336,41 @@ func (v *View) applyEvent(e domain.Event) error {
 		v.PutSession(domain.SessionState{Session: *d.Session, Revision: d.SessionRevision, Revoked: true})
 	}
 	return nil
+}
+
+// holdsSession reports whether the view holds the event's session at its
+// revision or a newer one, reading only those two fields: most session
+// events a worker applies are its own (applied when made, then read back
+// from the stream), and decoding the whole session was most of their cost.
+func (v *View) holdsSession(data json.RawMessage) bool {
+	var d struct {
+		Session *struct {
+			SessionID string `json:"session_id"`
+		} `json:"session"`
+		SessionRevision int64 `json:"session_revision"`
+	}
+	if json.Unmarshal(data, &d) != nil || d.Session == nil {
+		return false
+	}
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	cur, ok := v.sessions[d.Session.SessionID]
+	return ok && cur.revision >= d.SessionRevision
+}
+
+// holdsUser is holdsSession for user events.
+func (v *View) holdsUser(data json.RawMessage) bool {
+	var d struct {
+		User *struct {
+			UserID  string `json:"user_id"`
+			Version int64  `json:"version"`
+		} `json:"user"`
+	}
+	if json.Unmarshal(data, &d) != nil || d.User == nil {
+		return false
+	}
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	cur, ok := v.users[d.User.UserID]
+	return ok && cur.version >= d.User.Version
 }

@@ -39,7 +39,7 @@ func (v *View) SessionsOfUser(userID string) []domain.SessionState {
 	ids := v.byUser[userID]
 	out := make([]domain.SessionState, 0, len(ids))
 	for id := range ids {
-		out = append(out, v.sessions[id])
+		out = append(out, v.state(v.sessions[id]))
 	}
 	slices.SortFunc(out, func(a, b domain.SessionState) int {
 		return cmp.Compare(a.Session.SessionID, b.Session.SessionID)
@@ -70,14 +70,14 @@ func (v *View) ProfilesPage(after string, limit int) ([]domain.Profile, bool) {
 func (v *View) UsersPage(after string, limit int) ([]domain.User, bool) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	ids := smallestAfter(v.users, after, limit+1, func(e userEntry) bool { return !e.deleted })
+	ids := smallestAfter(v.users, after, limit+1, func(e *userRec) bool { return !e.deleted })
 	more := len(ids) > limit
 	if more {
 		ids = ids[:limit]
 	}
 	out := make([]domain.User, len(ids))
 	for i, id := range ids {
-		out[i] = v.users[id].u
+		out[i] = v.user(v.users[id])
 	}
 	return out, more
 }

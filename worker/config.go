@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"regexp"
 	"time"
+
+	"github.com/tat-worker/attest/domain"
 )
 
 // Config holds the worker's settings; cmd/attestd fills it from TAT_*
@@ -53,6 +55,9 @@ type Config struct {
 	SessionIssuer   string // TAT_SESSION_JWT_ISSUER
 	SessionAudience string // TAT_SESSION_JWT_AUDIENCE
 
+	// SessionKeyRotation is how often the session-signing key rotates
+	// (TAT_SESSION_KEY_ROTATION; 0: only by command).
+	SessionKeyRotation time.Duration
 	// ReplyPrefixes (TAT_REPLY_PREFIXES) are where replies may go at all:
 	// a Tat-Reply-To or a service request's reply subject must start with
 	// one of them, each a subject prefix ending in a dot (_INBOX.).
@@ -93,6 +98,7 @@ func Defaults() Config {
 		JWKSWait:           3 * time.Second,
 		SessionIssuer:      "urn:tat:worker",
 		SessionAudience:    "tat",
+		SessionKeyRotation: 30 * 24 * time.Hour,
 		ReplyPrefixes:      []string{"_INBOX."},
 	}
 }
@@ -149,6 +155,9 @@ func (c Config) Validate() error {
 		bad("TAT_SESSION_JWT_ISSUER/AUDIENCE", "must not be empty")
 	}
 	errs = append(errs, c.validateReplyPrefixes()...)
+	if c.SessionKeyRotation != 0 && c.SessionKeyRotation < domain.MinKeyRotationInterval {
+		bad("TAT_SESSION_KEY_ROTATION", "must be 0 (no schedule) or at least %s", domain.MinKeyRotationInterval)
+	}
 	return errors.Join(errs...)
 }
 

@@ -220,17 +220,7 @@ func TestEventDeliveredIntoACommandStreamIsDropped(t *testing.T) {
 	// Into the admin stream every event arrives (the server does not bind a
 	// push consumer to tat.attest.requests.app1, which has no subscriber of
 	// its own; should it, those are dropped the same way).
-	deadline := time.Now().Add(10 * time.Second)
-	for metric(t, f.w, `tat_events_refused_total{reason="delivered_as_command"}`) < float64(before) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%v of %d echoed events dropped", metric(t, f.w, `tat_events_refused_total{reason="delivered_as_command"}`), before)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	time.Sleep(300 * time.Millisecond)
-	if after := len(f.env.Events()); after != before {
-		t.Fatalf("the echoed events made %d new events", after-before)
-	}
+	waitEchoesDropped(t, f.w, before, func() int { return len(f.env.Events()) })
 	dead := f.env.RawStreamData("TAT_DEADLETTER")
 	if len(dead) < before || !strings.Contains(string(dead[0]), "delivered into a command stream") {
 		t.Fatalf("%d dead letters for %d dropped events: %q", len(dead), before, dead)
@@ -344,5 +334,25 @@ func TestEventsBeforeTheStartAreNotRead(t *testing.T) {
 		if n := metric(t, f.w, `tat_events_refused_total{reason="`+reason+`"}`); n != 0 {
 			t.Errorf("%v events refused as %s: the worker read events from before its start", n, reason)
 		}
+	}
+}
+
+// waitEchoesDropped waits until the worker has dropped the n events the
+// stream held when a consumer began delivering them into a command stream,
+// then checks that they made no event: events (the stream's count) is
+// still n.
+func waitEchoesDropped(t *testing.T, w *workertest.Worker, n int, events func() int) {
+	t.Helper()
+	dropped := func() float64 { return metric(t, w, `tat_events_refused_total{reason="delivered_as_command"}`) }
+	deadline := time.Now().Add(10 * time.Second)
+	for dropped() < float64(n) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%v of %d echoed events dropped", dropped(), n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if after := events(); after != n {
+		t.Fatalf("the echoed events made %d new events", after-n)
 	}
 }

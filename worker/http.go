@@ -35,7 +35,7 @@ func (w *Worker) httpHandler(reg prometheus.Gatherer) http.Handler {
 			return
 		}
 		rw.Header().Set("Cache-Control", "public, max-age=300")
-		writeJSON(rw, http.StatusOK, is.PublicJWKS())
+		writeJSON(rw, http.StatusOK, is.PublicJWKS(w.now()))
 	})
 	return mux
 }

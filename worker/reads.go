@@ -89,6 +89,7 @@ func startReadsService(nc *nats.Conn, cfg Config, h *handlers.Reads, calls *prom
 		{"users_list", "users.list", h.UserList},
 		{"sessions_get", "sessions.get", h.SessionGet},
 		{"sessions_list", "sessions.list", h.SessionList},
+		{"keys_list", "keys.list", h.KeysList},
 	} {
 		if err := g.AddEndpoint(ep.name, call(ep.f, ep.subject), micro.WithEndpointSubject(ep.subject)); err != nil {
 			_ = svc.Stop()

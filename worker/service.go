@@ -66,7 +66,7 @@ func startSessionsService(nc *nats.Conn, cfg Config, h *handlers.Sessions, m *me
 		if !allowed("jwks", req) {
 			return
 		}
-		body, _ := json.Marshal(h.Issuer.PublicJWKS())
+		body, _ := json.Marshal(h.Issuer.PublicJWKS(h.Now()))
 		_ = req.Respond(body)
 	})); err != nil {
 		return nil, err

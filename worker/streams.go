@@ -40,10 +40,10 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, c Config) (attes
 			MaxMsgSize: 1 << 20, Description: "attest requests: a work queue shared by the workers",
 		},
 		{
-			Name: n.admin, Subjects: []string{c.subject("profiles", "commands"), c.subject("users", "commands")},
+			Name: n.admin, Subjects: []string{c.subject("profiles", "commands"), c.subject("users", "commands"), c.subject("keys", "commands")},
 			Retention: jetstream.WorkQueuePolicy, MaxAge: c.AdminMaxAge, MaxBytes: c.StreamMaxSize,
 			Storage: jetstream.FileStorage, Replicas: c.Replicas, Duplicates: c.CommandDedupWindow,
-			MaxMsgSize: 1 << 20, Description: "profile and user commands, applied in stream order",
+			MaxMsgSize: 1 << 20, Description: "profile, user and key commands, applied in stream order",
 		},
 		{
 			Name: n.events, Subjects: []string{c.subject("events", ">")},

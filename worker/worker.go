@@ -56,6 +56,7 @@ type Worker struct {
 	service micro.Service
 	reads   micro.Service
 	keys    *keySource
+	ring    *keyring // the fleet's session-signing keys (keys.go, rotation.go)
 	bg      sync.WaitGroup
 
 	// readCalls counts reads service requests (registered once, in New).
@@ -83,6 +84,14 @@ func New(cfg Config, d Deps) (*Worker, error) {
 	})
 	w.m = newMetrics(w.reg, w.view.Counts)
 	w.readCalls = newReadMetrics(w.reg)
+	store := d.Store
+	w.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "tat_store_insert_batches_total", Help: "insertMany commands that carried grouped inserts to the store.",
+		}, func() float64 { return float64(store.BatchStats().Batches) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "tat_store_batched_inserts_total", Help: "Documents inserted through grouped insertMany commands.",
+		}, func() float64 { return float64(store.BatchStats().Documents) }))
 	return w, nil
 }
 
@@ -201,7 +210,10 @@ func (w *Worker) start(ctx, work context.Context) error {
 	if !w.d.Store.TTLIndexes {
 		w.log.Info().Msg("store has no TTL indexes (FerretDB): expiry is enforced by the sweeper")
 	}
-	is, err := loadIssuer(sctx, w.d.Store, w.d.MasterKey, cfg)
+	if w.ring == nil {
+		w.ring = newKeyring(w.d.Store, w.d.MasterKey, cfg, w.now)
+	}
+	is, err := w.ring.issuer(sctx, cfg)
 	if err != nil {
 		if errors.Is(err, mongostore.ErrWrongMasterKey) {
 			return backoff.Permanent(err)
@@ -235,9 +247,10 @@ func (w *Worker) start(ctx, work context.Context) error {
 				w.keys.track(work, p.JWKSURL)
 			}
 		}
-		w.bg.Add(2)
+		w.bg.Add(3)
 		go func() { defer w.bg.Done(); w.sweep(work) }()
 		go func() { defer w.bg.Done(); w.watchStore(work) }()
+		go func() { defer w.bg.Done(); w.runRotation(work, js, pub, cfg.SessionKeyRotation) }()
 	}
 	done := &handlers.Completer{Outcomes: w.d.Store, Pub: pub, Apply: func(e domain.Event) { _ = w.view.ApplyEvent(0, e) }}
 	attest := &handlers.Attest{
@@ -249,15 +262,22 @@ func (w *Worker) start(ctx, work context.Context) error {
 	sess := &handlers.Sessions{View: w.view, Barrier: w.feed, Sessions: w.d.Store, Pub: pub, Issuer: is, Now: w.now}
 	users := handlers.NewUserChange(w.view, w.feed, done, w.now, w.d.Store)
 	users.Sessions = sess // a user deleted or made inactive has its sessions ended
+	keys := handlers.NewKeyRotation(w.view, w.feed, done, w.now, w.ring)
 	adminHandle := func(ctx context.Context, subject string, in handlers.Input) (handlers.Output, error) {
-		if strings.HasSuffix(subject, ".users.commands") {
+		switch {
+		case strings.HasSuffix(subject, ".users.commands"):
 			return users.Handle(ctx, in)
+		case strings.HasSuffix(subject, ".keys.commands"):
+			return keys.Handle(ctx, in)
 		}
 		return profiles.Handle(ctx, in)
 	}
 	adminAbandon := func(ctx context.Context, subject string, in handlers.Input) (handlers.Output, error) {
-		if strings.HasSuffix(subject, ".users.commands") {
+		switch {
+		case strings.HasSuffix(subject, ".users.commands"):
 			return users.Abandon(ctx, in, errDeliveriesExhausted)
+		case strings.HasSuffix(subject, ".keys.commands"):
+			return keys.Abandon(ctx, in, errDeliveriesExhausted)
 		}
 		return profiles.Abandon(ctx, in, errDeliveriesExhausted)
 	}
@@ -279,7 +299,7 @@ func (w *Worker) start(ctx, work context.Context) error {
 	if w.service, err = startSessionsService(w.d.NC, cfg, sess, w.m, w.log); err != nil {
 		return fmt.Errorf("sessions service: %w", err)
 	}
-	reads := &handlers.Reads{View: w.view, Barrier: w.feed, Now: w.now}
+	reads := &handlers.Reads{View: w.view, Barrier: w.feed, Now: w.now, SessionKeys: w.ring}
 	if w.reads, err = startReadsService(w.d.NC, cfg, reads, w.readCalls, w.m, w.log); err != nil {
 		return fmt.Errorf("reads service: %w", err)
 	}

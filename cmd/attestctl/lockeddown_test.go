@@ -58,6 +58,10 @@ func TestLockedDownWalkthrough(t *testing.T) {
 		t.Errorf("sessions list as admin:\n%s", out)
 	}
 	as("admin", 0, "user", "get", "-email", "ada@example.com")
+	as("admin", 0, "keys", "rotate")
+	if keys, _ := as("admin", 0, "keys", "list"); !strings.Contains(keys, "signing") {
+		t.Errorf("keys list: %s", keys)
+	}
 	as("admin", 0, "sessions", "revoke", "-session-token", rep.SessionToken)
 	events, _ := as("auditor", 0, "events", "-replay", "-no-follow", "-json")
 	for _, typ := range []string{"tat.profile.created", "tat.user.created", "tat.session.created", "tat.session.revoked"} {
@@ -78,6 +82,8 @@ func TestLockedDownWalkthrough(t *testing.T) {
 		{"app1", []string{"events", "-replay", "-no-follow"}, "Permissions Violation for Publish"},
 		{"admin", []string{"attest", "-app", "app1", "-profile", "p", "-token", "t"}, `Permissions Violation for Publish to "tat.attest.requests.app1"`},
 		{"auditor", []string{"sessions", "jwks"}, `Permissions Violation for Publish to "tat.sessions.jwks"`},
+		{"app1", []string{"keys", "rotate"}, `Permissions Violation for Publish to "tat.keys.commands"`},
+		{"app1", []string{"keys", "list"}, `Permissions Violation for Publish to "tat.reads.`},
 	} {
 		_, stderr := as(c.id, 1, c.args...)
 		if !strings.Contains(stderr, c.want) || strings.Count(strings.TrimSpace(stderr), "\n") > 0 {

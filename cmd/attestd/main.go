@@ -115,7 +115,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 		return fmt.Errorf("master key: %w", err)
 	}
 
-	store, err := mongostore.Open(ctx, mongoURI, s.MongoDatabase)
+	store, err := mongostore.Open(ctx, mongoURI, s.MongoDatabase, mongostore.WithBatching(s.StoreBatch))
 	if err != nil {
 		return err
 	}

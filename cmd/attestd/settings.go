@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tat-worker/attest/repo/mongostore"
 	"github.com/tat-worker/attest/worker"
 	"github.com/tat-worker/attest/worker/natsconn"
 )
@@ -30,6 +31,9 @@ type settings struct {
 	MasterKey     []byte // TAT_MASTER_KEY (base64 of 32 bytes), or a file in the data dir
 	LogLevel      string // TAT_LOG_LEVEL: one of logLevels
 	LogFormat     string // TAT_LOG_FORMAT: json or console
+	// StoreBatch groups the inserts of concurrent attests into one
+	// insertMany per collection (TAT_STORE_BATCH_SIZE, TAT_STORE_BATCH_DELAY).
+	StoreBatch mongostore.BatchOptions
 }
 
 // logLevels are the zerolog levels TAT_LOG_LEVEL accepts (any case).
@@ -46,6 +50,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		EmbeddedMongo: "127.0.0.1:27018",
 		LogLevel:      "info",
 		LogFormat:     "json",
+		StoreBatch:    mongostore.DefaultBatch,
 	}
 	var errs []error
 	str := func(name string, dst *string) {
@@ -137,6 +142,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	str("TAT_SESSION_JWT_AUDIENCE", &w.SessionAudience)
 	list("TAT_REPLY_PREFIXES", &w.ReplyPrefixes)
 	pairs("TAT_APP_REPLY_PREFIXES", &w.AppReplyPrefixes)
+	dur("TAT_SESSION_KEY_ROTATION", &w.SessionKeyRotation)
 
 	nc, err := natsconn.Load(getenv)
 	if err != nil {
@@ -153,6 +159,14 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	str("TAT_EMBEDDED_MONGODB_ADDR", &s.EmbeddedMongo)
 	str("TAT_LOG_LEVEL", &s.LogLevel)
 	str("TAT_LOG_FORMAT", &s.LogFormat)
+	num("TAT_STORE_BATCH_SIZE", &s.StoreBatch.MaxDocs)
+	dur("TAT_STORE_BATCH_DELAY", &s.StoreBatch.Delay)
+	if s.StoreBatch.MaxDocs < 1 || s.StoreBatch.MaxDocs > 1000 {
+		errs = append(errs, errors.New("TAT_STORE_BATCH_SIZE: must be between 1 (no batching) and 1000"))
+	}
+	if s.StoreBatch.Delay < 0 || s.StoreBatch.Delay > 100*time.Millisecond {
+		errs = append(errs, errors.New("TAT_STORE_BATCH_DELAY: must be between 0 and 100ms"))
+	}
 	if v := getenv("TAT_MASTER_KEY"); v != "" {
 		k, err := base64.StdEncoding.DecodeString(v)
 		if err != nil || len(k) != 32 {

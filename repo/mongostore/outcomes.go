@@ -45,7 +45,7 @@ func (s *Store) Record(ctx context.Context, o domain.Outcome) (domain.Outcome, b
 	}
 	m := outcomeModel{ID: o.Key, Fingerprint: o.Fingerprint, StatusCode: o.StatusCode, Reply: string(o.Reply), SessionID: o.SessionID,
 		SecretsUntil: o.SecretsUntil.UTC(), Event: string(ev), Published: o.Published, CreatedAt: o.CreatedAt.UTC()}
-	err = insert(ctx, s.db.Collection(collOutcomes), m)
+	err = s.insert(ctx, collOutcomes, m)
 	if errors.Is(err, errConflict) {
 		stored, ok, err := s.Get(ctx, o.Key)
 		if err != nil {
@@ -93,7 +93,7 @@ type publishedModel struct {
 // update by _id scans the whole collection, and this runs for every
 // command.
 func (s *Store) MarkPublished(ctx context.Context, key string) error {
-	err := insert(ctx, s.db.Collection(collPublished), publishedModel{ID: key, CreatedAt: time.Now().UTC()})
+	err := s.insert(ctx, collPublished, publishedModel{ID: key, CreatedAt: time.Now().UTC()})
 	if errors.Is(err, errConflict) {
 		return nil
 	}

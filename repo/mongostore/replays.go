@@ -29,7 +29,7 @@ func (s *Store) Claim(ctx context.Context, profileID, tokenID, requestID string,
 	c := s.db.Collection(collReplays)
 	id := replayKey(profileID, tokenID)
 	for range 3 {
-		err := insert(ctx, c, replayModel{ID: id, ProfileID: profileID, RequestID: requestID, ExpiresAt: expires.UTC()})
+		err := s.insert(ctx, collReplays, replayModel{ID: id, ProfileID: profileID, RequestID: requestID, ExpiresAt: expires.UTC()})
 		if err == nil {
 			return requestID, true, nil
 		}

@@ -44,7 +44,7 @@ func (s *Store) InsertRevision(ctx context.Context, st domain.SessionState, requ
 	}
 	c := s.db.Collection(collSessions)
 	id := revisionID(st.Session.SessionID, st.Revision)
-	err = insert(ctx, c, revisionModel{ID: id, SessionID: st.Session.SessionID, Revision: st.Revision,
+	err = s.insert(ctx, collSessions, revisionModel{ID: id, SessionID: st.Session.SessionID, Revision: st.Revision,
 		RequestID: requestID, Revoked: st.Revoked, ExpiresAt: st.Session.ExpiresAt.UTC(), Session: string(body)})
 	if !errors.Is(err, errConflict) {
 		return st, requestID, err

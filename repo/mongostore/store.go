@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -38,18 +39,43 @@ type Store struct {
 	// TTLIndexes reports whether the server accepted TTL indexes (MongoDB
 	// does, FerretDB does not); the sweeper runs either way.
 	TTLIndexes bool
+
+	batchOpts        BatchOptions
+	batchers         map[string]*batcher // by collection; nil: no batching
+	batches, batched atomic.Int64
 }
 
-// Open connects to uri and uses database name.
-func Open(ctx context.Context, uri, name string) (*Store, error) {
-	opts := options.Client().ApplyURI(uri).
+// batchedCollections are those whose inserts are grouped across callers:
+// every insert the attest path makes.
+var batchedCollections = []string{collOutcomes, collPublished, collReplays, collSessions, collUsers, collEmails}
+
+// Open connects to uri and uses database name. Inserts are grouped as
+// DefaultBatch says unless WithBatching says otherwise.
+func Open(ctx context.Context, uri, name string, opts ...Option) (*Store, error) {
+	copts := options.Client().ApplyURI(uri).
 		SetServerSelectionTimeout(5 * time.Second).
 		SetTimeout(10 * time.Second)
-	c, err := mongo.Connect(opts)
+	c, err := mongo.Connect(copts)
 	if err != nil {
 		return nil, fmt.Errorf("connect store: %w", err)
 	}
-	return &Store{client: c, db: c.Database(name)}, nil
+	s := &Store{client: c, db: c.Database(name), batchOpts: DefaultBatch}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.batchOpts.MaxDocs > 1 {
+		s.batchers = map[string]*batcher{}
+		for _, coll := range batchedCollections {
+			s.batchers[coll] = newBatcher(s.db.Collection(coll), s.batchOpts, &s.batches, &s.batched)
+		}
+	}
+	return s, nil
+}
+
+// BatchStats returns how many insertMany commands the batchers sent and
+// how many documents they carried.
+func (s *Store) BatchStats() BatchStats {
+	return BatchStats{Batches: s.batches.Load(), Documents: s.batched.Load()}
 }
 
 // Ping checks that the server answers.
@@ -57,8 +83,14 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.client.Ping(ctx, readpref.Primary())
 }
 
-// Close disconnects.
-func (s *Store) Close(ctx context.Context) error { return s.client.Disconnect(ctx) }
+// Close sends the inserts already queued, waits for their results, then
+// disconnects. Inserts after Close fail.
+func (s *Store) Close(ctx context.Context) error {
+	for _, b := range s.batchers {
+		b.close()
+	}
+	return s.client.Disconnect(ctx)
+}
 
 // Setup creates the indexes. TTL indexes are tried and, where the server
 // refuses them (FerretDB), noted in TTLIndexes and left to the sweeper.
@@ -110,7 +142,17 @@ func (s *Store) Sweep(ctx context.Context, now time.Time, sessionGrace, keepOutc
 	return total, nil
 }
 
-// insert inserts doc; a duplicate key becomes domain.ErrConflict.
+// insert inserts doc into the collection named coll, in the collection's
+// next batch when inserts are batched; a duplicate key becomes
+// domain.ErrConflict.
+func (s *Store) insert(ctx context.Context, coll string, doc any) error {
+	if b := s.batchers[coll]; b != nil {
+		return b.insert(ctx, doc)
+	}
+	return insert(ctx, s.db.Collection(coll), doc)
+}
+
+// insert inserts doc on its own; a duplicate key becomes domain.ErrConflict.
 func insert(ctx context.Context, c *mongo.Collection, doc any) error {
 	_, err := c.InsertOne(ctx, doc)
 	if mongo.IsDuplicateKeyError(err) {

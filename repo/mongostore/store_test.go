@@ -24,7 +24,7 @@ var (
 	ferretErr  error
 )
 
-func openStore(t *testing.T) *mongostore.Store {
+func openStore(t testing.TB) *mongostore.Store {
 	t.Helper()
 	ferretOnce.Do(func() {
 		dir, err := mkTemp()

@@ -32,7 +32,7 @@ type emailClaimModel struct {
 func (s *Store) ClaimEmail(ctx context.Context, email, userID string) (string, bool, error) {
 	c := s.db.Collection(collEmails)
 	for range 3 {
-		err := insert(ctx, c, emailClaimModel{ID: email, UserID: userID})
+		err := s.insert(ctx, collEmails, emailClaimModel{ID: email, UserID: userID})
 		if err == nil {
 			return userID, true, nil
 		}
@@ -88,7 +88,7 @@ func (s *Store) InsertUser(ctx context.Context, u domain.User) error {
 	if err != nil {
 		return err
 	}
-	err = insert(ctx, s.db.Collection(collUsers), docModel{ID: u.UserID, Version: u.Version, UpdatedAt: u.UpdatedAt.UTC(), Doc: string(body)})
+	err = s.insert(ctx, collUsers, docModel{ID: u.UserID, Version: u.Version, UpdatedAt: u.UpdatedAt.UTC(), Doc: string(body)})
 	if errors.Is(err, errConflict) {
 		return nil
 	}
