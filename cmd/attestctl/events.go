@@ -228,14 +228,18 @@ func eventDetails(ev *client.Event) string {
 		add("profile", d.ProfileID)
 		add("error", d.ErrorMessage)
 	default:
-		// A type the client does not decode (attest.repeated, ...): its
-		// data's ids, as sent.
+		// A type the client does not decode (attest.repeated,
+		// keys.rotated, ...): its data's ids, as sent.
 		var m map[string]any
 		if json.Unmarshal(ev.RawData, &m) == nil {
-			for _, k := range []string{"request_id", "change_id", "first_stream_seq", "error_type"} {
-				if v, ok := m[k]; ok && v != nil {
-					add(strings.TrimSuffix(k, "_id"), fmt.Sprint(v))
+			for _, k := range [][2]string{{"request_id", "request"}, {"change_id", "change"}, {"trigger", "trigger"},
+				{"first_stream_seq", "first_seq"}, {"error_type", "error"}} {
+				if v, ok := m[k[0]]; ok && v != nil {
+					add(k[1], fmt.Sprint(v))
 				}
+			}
+			if key, ok := m["key"].(map[string]any); ok {
+				add("key", fmt.Sprint(key["kid"]))
 			}
 		}
 	}

@@ -32,9 +32,12 @@ var testdataDir = func() string {
 // aligned; the same session id gets the same placeholder everywhere.
 type normalizer struct {
 	sessions map[string]string
+	kids     map[string]string
 }
 
-func newNormalizer() *normalizer { return &normalizer{sessions: map[string]string{}} }
+func newNormalizer() *normalizer {
+	return &normalizer{sessions: map[string]string{}, kids: map[string]string{}}
+}
 
 var (
 	timePattern    = regexp.MustCompile(`\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ`)
@@ -43,6 +46,7 @@ var (
 	kidPattern     = regexp.MustCompile(`\b(kid: +)[A-Za-z0-9_-]{43}\b`)
 	tokenPattern   = regexp.MustCompile(`\btat_st_[A-Za-z0-9_.…-]+`)
 	jwtPattern     = regexp.MustCompile(`\beyJ[A-Za-z0-9_.…-]+`)
+	signingKID     = regexp.MustCompile(`\btat-[A-Za-z0-9_-]+`)
 )
 
 func (n *normalizer) normalize(s string) string {
@@ -53,6 +57,17 @@ func (n *normalizer) normalize(s string) string {
 		}
 		p := fmt.Sprintf("session-00000000-0000-0000-0000-%012d", len(n.sessions)+1)
 		n.sessions[id] = p
+		return p
+	})
+	s = signingKID.ReplaceAllStringFunc(s, func(kid string) string {
+		if len(kid) != len("tat-")+16 { // the worker's kids: tat- and 16 base64url
+			return kid
+		}
+		if p, ok := n.kids[kid]; ok {
+			return p
+		}
+		p := fmt.Sprintf("tat-KID%013d", len(n.kids)+1)
+		n.kids[kid] = p
 		return p
 	})
 	s = hexIDPattern.ReplaceAllString(s, strings.Repeat("x", 32))

@@ -215,6 +215,16 @@ func TestCommandsAgainstAWorker(t *testing.T) {
 		t.Errorf("jwks: %+v\n%s", jwks, out)
 	}
 
+	// The workers' session-signing keys.
+	h.golden("keys_rotate", "keys", "rotate", "-change-id", "rot-1")
+	h.golden("keys_list", "keys", "list")
+	h.refused("key_rotation_in_progress", "keys", "rotate")
+	var kl struct{ Keys []client.SigningKey }
+	h.json(&kl, "keys", "list")
+	if len(kl.Keys) != 2 || kl.Keys[0].State != client.KeySigning || kl.Keys[1].State != client.KeyNext || kl.Keys[0].KID != jwks.Keys[0].Kid {
+		t.Errorf("keys list -json: %+v", kl)
+	}
+
 	// Deletes.
 	if out, _ := h.ctl(0, "user", "delete", "-id", "user-grace"); out != "deleted user user-grace (version 2)\n" {
 		t.Errorf("user delete: %q", out)
@@ -245,7 +255,7 @@ func TestCommandsAgainstAWorker(t *testing.T) {
 	h.golden("audit_check", "audit", "check")
 	var rep audit.Report
 	h.json(&rep, "audit", "check", "-stream", "admin")
-	if rep.Failed() || rep.OK != 8 {
+	if rep.Failed() || rep.OK != 10 {
 		t.Errorf("audit of the admin stream: %+v", rep)
 	}
 	h.golden("audit_summary", "audit", "summary")
