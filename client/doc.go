@@ -77,5 +77,11 @@
 // subscribes to its own prefix only (nats.CustomInboxPrefix("_INBOX_<app>")
 // and subscribe permission on _INBOX_<app>.>), nobody else may publish or
 // subscribe there, and only the worker answers there. Events needs the
-// JetStream API permissions of an ordered consumer on <PREFIX>_EVENTS.
+// JetStream API permissions of an ordered consumer on <PREFIX>_EVENTS
+// (through WithJetStreamAPIPrefix when the account imports that API).
+//
+// # Session-signing keys
+//
+// RotateSigningKey and ListSigningKeys rotate and list the workers' own
+// keys, those that sign session JWTs (SessionJWKS publishes them).
 package client
