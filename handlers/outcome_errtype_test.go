@@ -45,3 +45,29 @@ func TestAttestOutcomeKeepsErrorType(t *testing.T) {
 		t.Errorf("success outcome: status %d, ErrorType %q, want 200 and none", out.Outcome.StatusCode, out.Outcome.ErrorType)
 	}
 }
+
+// TestAdminOutcomeKeepsErrorType: an admin command's outcome (here a keys
+// command) carries the error_type of its refusal as a field, as returned
+// and as stored; an accepted one has none.
+func TestAdminOutcomeKeepsErrorType(t *testing.T) {
+	t.Parallel()
+	k := newKeysEnv(t)
+	handle := func(seq uint64, payload string) handlers.Output {
+		t.Helper()
+		out, err := k.h.Handle(context.Background(), handlers.Input{Data: []byte(payload), Stream: "TAT_ADMIN", StreamSeq: seq, PublishedAt: k.clock.Now()})
+		if err != nil {
+			t.Fatalf("Handle: %v", err)
+		}
+		return out
+	}
+	out := handle(1, `{"change_id":"bad-1","op":"delete"}`)
+	if out.Outcome.StatusCode != 400 || out.Outcome.ErrorType != domain.ErrInvalidRequest.Code {
+		t.Errorf("refused keys command's outcome: status %d, ErrorType %q", out.Outcome.StatusCode, out.Outcome.ErrorType)
+	}
+	if stored, ok, _ := k.outcomes.Get(context.Background(), "keys:bad-1"); !ok || stored.ErrorType != domain.ErrInvalidRequest.Code {
+		t.Errorf("stored outcome's ErrorType %q (found %v)", stored.ErrorType, ok)
+	}
+	if out := handle(2, `{"change_id":"rot-1","op":"rotate"}`); out.Outcome.StatusCode != 200 || out.Outcome.ErrorType != "" {
+		t.Errorf("accepted keys command's outcome: status %d, ErrorType %q", out.Outcome.StatusCode, out.Outcome.ErrorType)
+	}
+}
