@@ -20,8 +20,11 @@ type Outcome struct {
 	// another fingerprint is someone else's: it never gets this outcome.
 	Fingerprint string
 	StatusCode  int
-	Reply       json.RawMessage
-	SessionID   string
+	// ErrorType is the reply's error_type ("" for a success), kept beside
+	// the reply so that nobody decodes the reply just to read it.
+	ErrorType string
+	Reply     json.RawMessage
+	SessionID string
 	// SecretsUntil is when the trusted token behind a session outcome
 	// stops being valid (exp plus skew). A repeat of the request answered
 	// from this outcome gets the session token and a session JWT only until

@@ -57,22 +57,23 @@ func (h *admin) finish(ctx context.Context, kind, id string, status int, typ, su
 	if err != nil {
 		return Output{}, err
 	}
+	errType := ""
 	switch d := data.(type) {
 	case ProfileEventData:
 		d.Position, d.ReplyRefused = positionOf(ctx), replyRefused(ctx)
-		data = d
+		data, errType = d, d.ErrorType
 	case UserEventData:
 		d.Position, d.ReplyRefused = positionOf(ctx), replyRefused(ctx)
-		data = d
+		data, errType = d, d.ErrorType
 	case KeysEventData:
 		d.Position = positionOf(ctx)
-		data = d
+		data, errType = d, d.ErrorType
 	}
 	ev, err := domain.NewEvent(domain.EventID(kind, id), typ, subject, now, data)
 	if err != nil {
 		return Output{}, err
 	}
-	o := Outcome{Key: kind + ":" + id, StatusCode: status, Reply: reply, Event: ev, CreatedAt: now}
+	o := Outcome{Key: kind + ":" + id, StatusCode: status, ErrorType: errType, Reply: reply, Event: ev, CreatedAt: now}
 	stored, _, err := h.Done.Outcomes.Record(ctx, o)
 	if err != nil {
 		return Output{}, fmt.Errorf("record outcome %s: %w", o.Key, err)

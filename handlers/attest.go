@@ -484,7 +484,7 @@ func (a *Attest) fail(ctx context.Context, id, fp string, req domain.AttestReque
 	// The subject is the profile when there is one; with none (the request
 	// did not decode) it is omitted: the contract's subject is a session,
 	// profile or user id, never a request id.
-	o := Outcome{Key: "attest:" + id, Fingerprint: fp, StatusCode: e.Status, CreatedAt: a.Now()}
+	o := Outcome{Key: "attest:" + id, Fingerprint: fp, StatusCode: e.Status, ErrorType: e.Code, CreatedAt: a.Now()}
 	return a.complete(ctx, o, domain.EventAttestFailed, data.ProfileID, data, reply)
 }
 
@@ -529,7 +529,7 @@ func (a *Attest) send(ctx context.Context, o Outcome, fp string, resume, made bo
 			return Output{}, err
 		}
 		raw, _ := json.Marshal(AttestReply{StatusCode: e.Status, RequestID: r.RequestID, ErrorType: e.Code, ErrorMessage: e.Message})
-		return Output{Reply: raw, Outcome: Outcome{Key: o.Key, StatusCode: e.Status, Reply: raw}}, nil
+		return Output{Reply: raw, Outcome: Outcome{Key: o.Key, StatusCode: e.Status, ErrorType: e.Code, Reply: raw}}, nil
 	}
 	if resume {
 		var err error

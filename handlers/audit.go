@@ -123,6 +123,6 @@ func (c *Completer) Repeated(ctx context.Context, first Outcome, now time.Time, 
 	if err != nil {
 		return err
 	}
-	_, _, err = c.Complete(ctx, Outcome{Key: kind + ".repeated:" + at, StatusCode: status, Event: ev, CreatedAt: now})
+	_, _, err = c.Complete(ctx, Outcome{Key: kind + ".repeated:" + at, StatusCode: status, ErrorType: errType, Event: ev, CreatedAt: now})
 	return err
 }

@@ -183,14 +183,7 @@ func (r *runner) process(ctx context.Context, m jetstream.Msg, stop func()) {
 		log.Warn().Err(err).Msg("ack failed; a redelivery will repeat the stored outcome")
 	}
 	o := out.Outcome
-	errType := ""
-	if o.StatusCode >= 400 {
-		var e struct {
-			ErrorType string `json:"error_type"`
-		}
-		_ = json.Unmarshal(o.Reply, &e)
-		errType = e.ErrorType
-	}
+	errType := o.ErrorType
 	r.m.outcomes.WithLabelValues(r.kind, o.Event.Type, errType).Inc()
 	r.m.latency.WithLabelValues(r.kind).Observe(time.Since(start).Seconds())
 	ev := log.Info()

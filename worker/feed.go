@@ -12,8 +12,14 @@ import (
 
 	"github.com/tat-worker/attest/domain"
 	"github.com/tat-worker/attest/handlers"
-	"github.com/tat-worker/attest/repo/mongostore"
 )
+
+// snapshotLoader reads what the store holds, for the feed's start.
+type snapshotLoader interface {
+	LoadProfiles(ctx context.Context) ([]domain.ProfileRecord, error)
+	LoadUsers(ctx context.Context) ([]domain.UserRecord, error)
+	LoadSessions(ctx context.Context, since time.Time) ([]domain.SessionState, error)
+}
 
 // feed keeps a View current: a snapshot from the store, then every event
 // after the snapshot's stream position from an ordered consumer. It is also
@@ -23,7 +29,7 @@ type feed struct {
 	js     jetstream.JetStream
 	stream string
 	view   *handlers.View
-	store  *mongostore.Store
+	store  snapshotLoader
 	log    zerolog.Logger
 	now    func() time.Time
 	cc     jetstream.ConsumeContext

@@ -18,13 +18,35 @@ import (
 
 	"github.com/tat-worker/attest/domain"
 	"github.com/tat-worker/attest/handlers"
-	"github.com/tat-worker/attest/repo/mongostore"
 )
+
+// Store is what the worker needs of its store: the handlers' ports, the
+// snapshot for the feed, the key records, and setup, readiness, sweeping
+// and batching counts. The composition root passes the concrete store.
+type Store interface {
+	handlers.OutcomeStore
+	handlers.ReplayStore
+	handlers.SessionStore
+	handlers.RevisionReader
+	handlers.UserStore
+	handlers.ProfileStore
+	snapshotLoader
+	secretStore
+	pinger
+	sweeper
+	// Setup makes the collections and indexes.
+	Setup(ctx context.Context) error
+	// ExpiresByTTL reports whether the store expires documents itself
+	// (the sweeper runs either way).
+	ExpiresByTTL() bool
+	// BatchCounts counts the grouped insert commands and their documents.
+	BatchCounts() (batches, documents int64)
+}
 
 // Deps are the concrete parts the composition root hands the worker.
 type Deps struct {
 	NC        *nats.Conn
-	Store     *mongostore.Store
+	Store     Store
 	MasterKey []byte // 32 bytes sealing the fleet's session keys
 	Log       zerolog.Logger
 	Now       func() time.Time     // default time.Now
@@ -88,10 +110,10 @@ func New(cfg Config, d Deps) (*Worker, error) {
 	w.reg.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "tat_store_insert_batches_total", Help: "insertMany commands that carried grouped inserts to the store.",
-		}, func() float64 { return float64(store.BatchStats().Batches) }),
+		}, func() float64 { b, _ := store.BatchCounts(); return float64(b) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "tat_store_batched_inserts_total", Help: "Documents inserted through grouped insertMany commands.",
-		}, func() float64 { return float64(store.BatchStats().Documents) }))
+		}, func() float64 { _, d := store.BatchCounts(); return float64(d) }))
 	return w, nil
 }
 
@@ -207,7 +229,7 @@ func (w *Worker) start(ctx, work context.Context) error {
 		return fmt.Errorf("store: %w", err)
 	}
 	w.storeOK.Store(true)
-	if !w.d.Store.TTLIndexes {
+	if !w.d.Store.ExpiresByTTL() {
 		w.log.Info().Msg("store has no TTL indexes (FerretDB): expiry is enforced by the sweeper")
 	}
 	if w.ring == nil {
@@ -215,7 +237,7 @@ func (w *Worker) start(ctx, work context.Context) error {
 	}
 	is, err := w.ring.issuer(sctx, cfg)
 	if err != nil {
-		if errors.Is(err, mongostore.ErrWrongMasterKey) {
+		if errors.Is(err, domain.ErrWrongMasterKey) {
 			return backoff.Permanent(err)
 		}
 		return fmt.Errorf("session keys: %w", err)
@@ -307,6 +329,11 @@ func (w *Worker) start(ctx, work context.Context) error {
 	return w.d.NC.FlushTimeout(5 * time.Second)
 }
 
+// sweeper deletes what has expired from the store (see the sweep loop).
+type sweeper interface {
+	Sweep(ctx context.Context, now time.Time, sessionGrace, keepOutcomes time.Duration) (int64, error)
+}
+
 // sweep deletes expired replay claims, ended sessions and old outcomes
 // from the store (FerretDB has no TTL indexes), and ended sessions from
 // the view.
@@ -330,6 +357,11 @@ func (w *Worker) sweep(ctx context.Context) {
 		}
 		w.log.Debug().Int64("deleted", n).Msg("swept")
 	}
+}
+
+// pinger says whether the store answers.
+type pinger interface {
+	Ping(ctx context.Context) error
 }
 
 // watchStore pings the store so /readyz can say when it is unreachable.

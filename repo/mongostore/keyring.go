@@ -9,14 +9,12 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/tat-worker/attest/domain"
 )
 
 // StoredSecret is one secret opened with the master key.
-type StoredSecret struct {
-	Name      string
-	Plain     []byte
-	CreatedAt time.Time // when it was stored (the storing worker's clock)
-}
+type StoredSecret = domain.StoredSecret
 
 // InsertSecret stores fresh sealed under name (AES-256-GCM under master,
 // the name bound as additional data) unless a secret is stored there. It

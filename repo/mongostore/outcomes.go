@@ -18,8 +18,11 @@ type outcomeModel struct {
 	ID          string `bson:"_id"`
 	Fingerprint string `bson:"fingerprint,omitempty"`
 	StatusCode  int    `bson:"status_code"`
-	Reply       string `bson:"reply"`
-	SessionID   string `bson:"session_id,omitempty"`
+	// ErrorType: absent in outcomes stored before it existed; domain()
+	// then reads it from the reply.
+	ErrorType string `bson:"error_type,omitempty"`
+	Reply     string `bson:"reply"`
+	SessionID string `bson:"session_id,omitempty"`
 	// SecretsUntil: zero (absent in outcomes stored before it existed)
 	// means a repeat gets no secrets.
 	SecretsUntil time.Time `bson:"secrets_until"`
@@ -29,8 +32,17 @@ type outcomeModel struct {
 }
 
 func (m outcomeModel) domain() (domain.Outcome, error) {
-	o := domain.Outcome{Key: m.ID, Fingerprint: m.Fingerprint, StatusCode: m.StatusCode, Reply: json.RawMessage(m.Reply),
+	o := domain.Outcome{Key: m.ID, Fingerprint: m.Fingerprint, StatusCode: m.StatusCode, ErrorType: m.ErrorType, Reply: json.RawMessage(m.Reply),
 		SessionID: m.SessionID, SecretsUntil: m.SecretsUntil, Published: m.Published, CreatedAt: m.CreatedAt}
+	if o.ErrorType == "" && m.StatusCode >= 400 && m.Reply != "" {
+		// Stored before error_type had a field of its own: read it from
+		// the reply, once, here, so callers never decode.
+		var r struct {
+			ErrorType string `json:"error_type"`
+		}
+		_ = json.Unmarshal([]byte(m.Reply), &r)
+		o.ErrorType = r.ErrorType
+	}
 	if err := json.Unmarshal([]byte(m.Event), &o.Event); err != nil {
 		return o, fmt.Errorf("decode stored event of %s: %w", m.ID, err)
 	}
@@ -43,7 +55,7 @@ func (s *Store) Record(ctx context.Context, o domain.Outcome) (domain.Outcome, b
 	if err != nil {
 		return o, false, err
 	}
-	m := outcomeModel{ID: o.Key, Fingerprint: o.Fingerprint, StatusCode: o.StatusCode, Reply: string(o.Reply), SessionID: o.SessionID,
+	m := outcomeModel{ID: o.Key, Fingerprint: o.Fingerprint, StatusCode: o.StatusCode, ErrorType: o.ErrorType, Reply: string(o.Reply), SessionID: o.SessionID,
 		SecretsUntil: o.SecretsUntil.UTC(), Event: string(ev), Published: o.Published, CreatedAt: o.CreatedAt.UTC()}
 	err = s.insert(ctx, collOutcomes, m)
 	if errors.Is(err, errConflict) {

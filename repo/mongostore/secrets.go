@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/tat-worker/attest/domain"
 )
 
 type secretModel struct {
@@ -19,7 +21,7 @@ type secretModel struct {
 
 // ErrWrongMasterKey means a stored secret could not be opened: the workers
 // do not share one TAT_MASTER_KEY.
-var ErrWrongMasterKey = errors.New("stored secret cannot be opened with this master key (do all workers share TAT_MASTER_KEY?)")
+var ErrWrongMasterKey = domain.ErrWrongMasterKey
 
 // LoadOrCreateSecret returns the secret stored under name, sealed with
 // AES-256-GCM under master. When there is none it stores fresh; the insert

@@ -78,6 +78,17 @@ func (s *Store) BatchStats() BatchStats {
 	return BatchStats{Batches: s.batches.Load(), Documents: s.batched.Load()}
 }
 
+// BatchCounts is BatchStats as two numbers: insertMany commands sent
+// and the documents in them.
+func (s *Store) BatchCounts() (batches, documents int64) {
+	st := s.BatchStats()
+	return st.Batches, st.Documents
+}
+
+// ExpiresByTTL reports whether the server accepted TTL indexes (see
+// TTLIndexes).
+func (s *Store) ExpiresByTTL() bool { return s.TTLIndexes }
+
 // Ping checks that the server answers.
 func (s *Store) Ping(ctx context.Context) error {
 	return s.client.Ping(ctx, readpref.Primary())

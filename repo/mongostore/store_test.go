@@ -77,6 +77,17 @@ func TestOutcomeFirstWins(t *testing.T) {
 	if _, ok, _ := s.Get(ctx, "attest:none"); ok {
 		t.Fatal("found a missing outcome")
 	}
+	refused := domain.Outcome{Key: "attest:r2", StatusCode: 404, ErrorType: "user_not_found",
+		Reply: json.RawMessage(`{"status_code":404,"error_type":"user_not_found"}`), Event: ev, CreatedAt: time.Now()}
+	if _, _, err := s.Record(ctx, refused); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, err := s.Get(ctx, refused.Key); err != nil || !ok || got.ErrorType != "user_not_found" || got.StatusCode != 404 {
+		t.Fatalf("refused outcome round trip: %v %v %+v", err, ok, got)
+	}
+	if got.ErrorType != "" {
+		t.Fatalf("success outcome has ErrorType %q", got.ErrorType)
+	}
 }
 
 func TestConcurrentRecordsOneWinner(t *testing.T) {

@@ -102,16 +102,10 @@ func (s *Store) PutProfile(ctx context.Context, p domain.Profile, deleted bool) 
 }
 
 // UserRecord is a stored user with its deletion mark.
-type UserRecord struct {
-	User    domain.User
-	Deleted bool
-}
+type UserRecord = domain.UserRecord
 
 // ProfileRecord is a stored profile with its deletion mark.
-type ProfileRecord struct {
-	Profile domain.Profile
-	Deleted bool
-}
+type ProfileRecord = domain.ProfileRecord
 
 func loadDocs(ctx context.Context, s *Store, coll string, each func(docModel) error) error {
 	cur, err := s.db.Collection(coll).Find(ctx, bson.M{})
