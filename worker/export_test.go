@@ -54,3 +54,20 @@ func (w *Worker) RotateOnce(ctx context.Context) (int, bool, error) {
 // SessionKeyInfos lists the keys this worker holds, with their state at its
 // clock's now.
 func (w *Worker) SessionKeyInfos() []domain.KeyInfo { return w.ring.KeyInfos(w.now()) }
+
+// StallEventsConsumer stops the ordered consumer that keeps this worker's
+// view current, as a consumer stuck after a cluster node died would be.
+func (w *Worker) StallEventsConsumer() {
+	w.feed.ccMu.Lock()
+	cc := w.feed.cc
+	w.feed.ccMu.Unlock()
+	if cc != nil {
+		cc.Stop()
+	}
+}
+
+// CatchUp is the worker's barrier, for tests.
+func (w *Worker) CatchUp(ctx context.Context) error { return w.feed.CatchUp(ctx) }
+
+// ViewSeq is the events stream position the view has applied.
+func (w *Worker) ViewSeq() uint64 { return w.feed.view.Seq() }

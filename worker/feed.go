@@ -32,8 +32,14 @@ type feed struct {
 	store  snapshotLoader
 	log    zerolog.Logger
 	now    func() time.Time
-	cc     jetstream.ConsumeContext
 	s      jetstream.Stream
+	// cc is the ordered consumer following the stream; a stuck one is
+	// replaced (restartStuck), so it is read and written under ccMu.
+	ccMu        sync.Mutex
+	cc          jetstream.ConsumeContext
+	restarting  bool
+	restartedAt time.Time
+	stopped     bool
 	// sig checks that an event was published by a worker; refused counts
 	// those that were not (by reason), refusalLog logs them (sampled).
 	sig        signer
@@ -78,15 +84,8 @@ func (f *feed) start(ctx context.Context) error {
 		f.view.PutSession(st)
 	}
 	f.view.MarkSeq(last)
-	oc, err := f.js.OrderedConsumer(ctx, f.stream, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: last + 1,
-	})
-	if err != nil {
-		return fmt.Errorf("events consumer: %w", err)
-	}
-	f.cc, err = oc.Consume(f.apply)
-	if err != nil {
-		return fmt.Errorf("consume events: %w", err)
+	if err := f.follow(ctx, last+1); err != nil {
+		return err
 	}
 	f.log.Info().Int("profiles", len(profiles)).Int("users", len(users)).Int("sessions", len(sessions)).
 		Uint64("events_seq", last).Msg("view loaded")
@@ -146,8 +145,72 @@ func (f *feed) CatchUp(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("events stream info: %w", err)
 	}
-	return f.view.WaitSeq(ctx, last)
+	at := f.view.Seq()
+	err = f.view.WaitSeq(ctx, last)
+	if err != nil && f.view.Seq() == at && ctx.Err() != nil {
+		// The view did not move at all while the stream had more: the
+		// ordered consumer may be stuck (seen after a cluster node holding
+		// the stream died). Follow the stream again from the view.
+		f.restartStuck()
+	}
+	return err
 }
+
+// follow starts (or restarts) the ordered consumer that applies the events
+// stream to the view from sequence from on; a consumer it replaces is
+// stopped. Events applied twice are harmless: the view applies by version.
+func (f *feed) follow(ctx context.Context, from uint64) error {
+	oc, err := f.js.OrderedConsumer(ctx, f.stream, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from,
+	})
+	if err != nil {
+		return fmt.Errorf("events consumer: %w", err)
+	}
+	cc, err := oc.Consume(f.apply)
+	if err != nil {
+		return fmt.Errorf("consume events: %w", err)
+	}
+	f.ccMu.Lock()
+	if f.stopped {
+		f.ccMu.Unlock()
+		cc.Stop()
+		return nil
+	}
+	old := f.cc
+	f.cc = cc
+	f.ccMu.Unlock()
+	if old != nil {
+		old.Stop()
+	}
+	return nil
+}
+
+// restartStuck re-follows the events stream from the view's position, at
+// most once per stuckRestartEvery, however many callers found it stuck.
+func (f *feed) restartStuck() {
+	f.ccMu.Lock()
+	if time.Since(f.restartedAt) < stuckRestartEvery || f.restarting {
+		f.ccMu.Unlock()
+		return
+	}
+	f.restarting = true
+	f.ccMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	from := f.view.Seq() + 1
+	err := f.follow(ctx, from)
+	f.ccMu.Lock()
+	f.restarting, f.restartedAt = false, time.Now()
+	f.ccMu.Unlock()
+	if err != nil {
+		f.log.Warn().Err(err).Uint64("from_seq", from).Msg("events consumer stuck; restart failed, will retry")
+		return
+	}
+	f.log.Warn().Uint64("from_seq", from).Msg("events consumer stuck; restarted from the view's position")
+}
+
+// stuckRestartEvery bounds how often a stuck events consumer is restarted.
+const stuckRestartEvery = 5 * time.Second
 
 // round is one stream-info request shared by the callers that joined it.
 type round struct {
@@ -204,7 +267,11 @@ func (f *feed) runRounds() {
 }
 
 func (f *feed) stop() {
-	if f.cc != nil {
-		f.cc.Stop()
+	f.ccMu.Lock()
+	cc := f.cc
+	f.cc, f.stopped = nil, true
+	f.ccMu.Unlock()
+	if cc != nil {
+		cc.Stop()
 	}
 }
