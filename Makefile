@@ -43,13 +43,14 @@ test: vet
 	$(MAKE) test-fuzz
 
 ## test-fuzz: each fuzz target for FUZZTIME on its committed seed corpus and beyond
+## (scripts/fuzz.sh retries once only the engine's own deadline error, never a failing input)
 test-fuzz:
-	$(GO) test -run='^$$' -fuzz='^FuzzPrecheckToken$$' -fuzztime=$(FUZZTIME) ./domain
-	$(GO) test -run='^$$' -fuzz='^FuzzVerifyToken$$' -fuzztime=$(FUZZTIME) ./domain
-	$(GO) test -run='^$$' -fuzz='^FuzzDecodeAttestRequest$$' -fuzztime=$(FUZZTIME) ./domain
-	$(GO) test -run='^$$' -fuzz='^FuzzParseSessionJWT$$' -fuzztime=$(FUZZTIME) ./domain
-	$(GO) test -run='^$$' -fuzz='^FuzzJSONDepth$$' -fuzztime=$(FUZZTIME) ./domain
-	$(GO) test -run='^$$' -fuzz='^FuzzDifferentialJWX$$' -fuzztime=$(FUZZTIME) ./domain
+	GO=$(GO) ./scripts/fuzz.sh FuzzPrecheckToken $(FUZZTIME)
+	GO=$(GO) ./scripts/fuzz.sh FuzzVerifyToken $(FUZZTIME)
+	GO=$(GO) ./scripts/fuzz.sh FuzzDecodeAttestRequest $(FUZZTIME)
+	GO=$(GO) ./scripts/fuzz.sh FuzzParseSessionJWT $(FUZZTIME)
+	GO=$(GO) ./scripts/fuzz.sh FuzzJSONDepth $(FUZZTIME)
+	GO=$(GO) ./scripts/fuzz.sh FuzzDifferentialJWX $(FUZZTIME)
 
 ## test-chaos: crash, outage, fleet and cluster tests (longer; .ci/run runs them)
 test-chaos:
