@@ -32,17 +32,20 @@ func newReadMetrics(reg prometheus.Registerer) *prometheus.CounterVec {
 	return c
 }
 
+// readReplyLimit is Parts.MaxReadReplyBytes: a page never makes a reply
+// the server refuses (0: the handlers' default fits).
+func readReplyLimit(nc *nats.Conn) int {
+	if max := int(nc.MaxPayload()) - replyMargin; max > 0 && max < handlers.DefaultMaxReplyBytes {
+		return max
+	}
+	return 0
+}
+
 // startReadsService registers the tat-reads micro service: profiles, users
 // and sessions answered from the worker's in-memory view. Every worker runs
 // an instance; NATS spreads requests across them through the service's
 // queue group.
-func startReadsService(nc *nats.Conn, cfg Config, h *handlers.Reads, calls *prometheus.CounterVec, m *metrics, log zerolog.Logger) (micro.Service, error) {
-	if h.MaxReplyBytes == 0 {
-		// A page never makes a reply the server refuses.
-		if max := int(nc.MaxPayload()) - replyMargin; max > 0 && max < handlers.DefaultMaxReplyBytes {
-			h.MaxReplyBytes = max
-		}
-	}
+func startReadsService(nc *nats.Conn, cfg Config, h ReadsHandler, calls *prometheus.CounterVec, m *metrics, log zerolog.Logger) (micro.Service, error) {
 	svc, err := micro.AddService(nc, micro.Config{
 		Name: "tat-reads", Version: "1.0.0",
 		Description: "profiles, users and sessions as this worker's view holds them; never a secret",

@@ -10,13 +10,14 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"github.com/rs/zerolog"
 
+	"github.com/tat-worker/attest/domain"
 	"github.com/tat-worker/attest/handlers"
 )
 
 // startSessionsService registers the tat-sessions micro service (contract
 // section 8). Every worker runs an instance; NATS spreads requests across
 // them through the service's queue group.
-func startSessionsService(nc *nats.Conn, cfg Config, h *handlers.Sessions, m *metrics, log zerolog.Logger) (micro.Service, error) {
+func startSessionsService(nc *nats.Conn, cfg Config, h SessionsHandler, is *domain.Issuer, now func() time.Time, m *metrics, log zerolog.Logger) (micro.Service, error) {
 	svc, err := micro.AddService(nc, micro.Config{
 		Name: "tat-sessions", Version: "1.0.0",
 		Description: "authenticate and revoke sessions; the keys that sign session JWTs",
@@ -66,7 +67,7 @@ func startSessionsService(nc *nats.Conn, cfg Config, h *handlers.Sessions, m *me
 		if !allowed("jwks", req) {
 			return
 		}
-		body, _ := json.Marshal(h.Issuer.PublicJWKS(h.Now()))
+		body, _ := json.Marshal(is.PublicJWKS(now()))
 		_ = req.Respond(body)
 	})); err != nil {
 		return nil, err

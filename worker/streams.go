@@ -17,6 +17,12 @@ type streams struct {
 	attest, admin, events, deadletter string
 }
 
+// adminSubjects are the subjects of the admin stream, one per command
+// kind: the stream takes these and the worker routes by them.
+func (c Config) adminSubjects() (profiles, users, keys string) {
+	return c.subject("profiles", "commands"), c.subject("users", "commands"), c.subject("keys", "commands")
+}
+
 func (c Config) streams() streams {
 	return streams{
 		attest:     c.streamName("ATTEST"),
@@ -32,6 +38,7 @@ func (c Config) streams() streams {
 // message in flight for the whole fleet); events are kept for replay.
 func ensureStreams(ctx context.Context, js jetstream.JetStream, c Config) (attest, admin jetstream.Consumer, err error) {
 	n := c.streams()
+	profiles, users, keys := c.adminSubjects()
 	cfgs := []jetstream.StreamConfig{
 		{
 			Name: n.attest, Subjects: []string{c.subject("attest", "requests"), c.subject("attest", "requests", ">")},
@@ -40,7 +47,7 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, c Config) (attes
 			MaxMsgSize: 1 << 20, Description: "attest requests: a work queue shared by the workers",
 		},
 		{
-			Name: n.admin, Subjects: []string{c.subject("profiles", "commands"), c.subject("users", "commands"), c.subject("keys", "commands")},
+			Name: n.admin, Subjects: []string{profiles, users, keys},
 			Retention: jetstream.WorkQueuePolicy, MaxAge: c.AdminMaxAge, MaxBytes: c.StreamMaxSize,
 			Storage: jetstream.FileStorage, Replicas: c.Replicas, Duplicates: c.CommandDedupWindow,
 			MaxMsgSize: 1 << 20, Description: "profile, user and key commands, applied in stream order",

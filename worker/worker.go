@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,16 +19,11 @@ import (
 	"github.com/tat-worker/attest/handlers"
 )
 
-// Store is what the worker needs of its store: the handlers' ports, the
-// snapshot for the feed, the key records, and setup, readiness, sweeping
-// and batching counts. The composition root passes the concrete store.
+// Store is what the worker itself needs of the store: the snapshot for the
+// feed, the key records, and setup, readiness, sweeping and batching
+// counts. The handlers' ports are not here: the composition root
+// (cmd/attestd/compose) hands the store to the handlers it builds.
 type Store interface {
-	handlers.OutcomeStore
-	handlers.ReplayStore
-	handlers.SessionStore
-	handlers.RevisionReader
-	handlers.UserStore
-	handlers.ProfileStore
 	snapshotLoader
 	secretStore
 	pinger
@@ -45,8 +39,11 @@ type Store interface {
 
 // Deps are the concrete parts the composition root hands the worker.
 type Deps struct {
-	NC        *nats.Conn
-	Store     Store
+	NC    *nats.Conn
+	Store Store
+	// Handlers builds the handlers on the worker's parts once it has
+	// started (cmd/attestd/compose.Handlers).
+	Handlers  HandlerBuilder
 	MasterKey []byte // 32 bytes sealing the fleet's session keys
 	Log       zerolog.Logger
 	Now       func() time.Time     // default time.Now
@@ -90,8 +87,8 @@ func New(cfg Config, d Deps) (*Worker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("settings: %w", err)
 	}
-	if d.NC == nil || d.Store == nil || len(d.MasterKey) != 32 {
-		return nil, errors.New("worker needs a NATS connection, a store and a 32-byte master key")
+	if d.NC == nil || d.Store == nil || d.Handlers == nil || len(d.MasterKey) != 32 {
+		return nil, errors.New("worker needs a NATS connection, a store, a handler builder and a 32-byte master key")
 	}
 	w := &Worker{cfg: cfg, d: d, log: d.Log, now: d.Now, reg: d.Registry,
 		eventSig: newSigner(d.MasterKey, eventSigningLabel), jwksSig: newSigner(d.MasterKey, jwksSigningLabel)}
@@ -274,41 +271,21 @@ func (w *Worker) start(ctx, work context.Context) error {
 		go func() { defer w.bg.Done(); w.watchStore(work) }()
 		go func() { defer w.bg.Done(); w.runRotation(work, js, pub, cfg.SessionKeyRotation) }()
 	}
-	done := &handlers.Completer{Outcomes: w.d.Store, Pub: pub, Apply: func(e domain.Event) { _ = w.view.ApplyEvent(0, e) }}
-	attest := &handlers.Attest{
-		View: w.view, Barrier: w.feed, Keys: w.keys, Replays: w.d.Store, Sessions: w.d.Store, Revisions: w.d.Store, Users: w.d.Store,
-		Pub: pub, Done: done, Issuer: is, Now: w.now, Skew: cfg.ClockSkew, MaxTokenBytes: cfg.MaxTokenBytes,
+	h, err := w.d.Handlers(Parts{
+		Config: cfg, Now: w.now, View: w.view, Apply: func(e domain.Event) { _ = w.view.ApplyEvent(0, e) },
+		Barrier: w.feed, Publisher: pub, JWKS: w.keys, SessionKeys: w.ring, Issuer: is,
+		MaxReadReplyBytes: readReplyLimit(w.d.NC),
+	})
+	if err == nil {
+		err = h.check()
 	}
-	rules := domain.ProfileRules{AllowHTTPJWKS: cfg.JWKSAllowLocal}
-	profiles := handlers.NewProfileChange(w.view, w.feed, done, w.now, w.d.Store, w.keys, rules)
-	sess := &handlers.Sessions{View: w.view, Barrier: w.feed, Sessions: w.d.Store, Pub: pub, Issuer: is, Now: w.now}
-	users := handlers.NewUserChange(w.view, w.feed, done, w.now, w.d.Store)
-	users.Sessions = sess // a user deleted or made inactive has its sessions ended
-	keys := handlers.NewKeyRotation(w.view, w.feed, done, w.now, w.ring)
-	adminHandle := func(ctx context.Context, subject string, in handlers.Input) (handlers.Output, error) {
-		switch {
-		case strings.HasSuffix(subject, ".users.commands"):
-			return users.Handle(ctx, in)
-		case strings.HasSuffix(subject, ".keys.commands"):
-			return keys.Handle(ctx, in)
-		}
-		return profiles.Handle(ctx, in)
+	if err != nil {
+		return backoff.Permanent(fmt.Errorf("handlers: %w", err))
 	}
-	adminAbandon := func(ctx context.Context, subject string, in handlers.Input) (handlers.Output, error) {
-		switch {
-		case strings.HasSuffix(subject, ".users.commands"):
-			return users.Abandon(ctx, in, errDeliveriesExhausted)
-		case strings.HasSuffix(subject, ".keys.commands"):
-			return keys.Abandon(ctx, in, errDeliveriesExhausted)
-		}
-		return profiles.Abandon(ctx, in, errDeliveriesExhausted)
-	}
-	attestHandle := func(ctx context.Context, _ string, in handlers.Input) (handlers.Output, error) {
-		return attest.Handle(ctx, in)
-	}
-	attestAbandon := func(ctx context.Context, _ string, in handlers.Input) (handlers.Output, error) {
-		return attest.Abandon(ctx, in, errDeliveriesExhausted)
-	}
+	profiles, users, keys := cfg.adminSubjects()
+	adminHandle, adminAbandon := runnerFuncs(bySubject(map[string]CommandHandler{profiles: h.Profiles, users: h.Users, keys: h.Keys}))
+	// Every subject of the attest stream: <prefix>.attest.requests[.<app>].
+	attestHandle, attestAbandon := runnerFuncs(func(string) CommandHandler { return h.Attest })
 	w.runners = []*runner{
 		{kind: "admin", cons: adminCons, handle: adminHandle, abandon: adminAbandon, nc: w.d.NC, js: js, cfg: cfg, log: w.log, m: w.m, concurrency: 1},
 		{kind: "attest", cons: attestCons, handle: attestHandle, abandon: attestAbandon, nc: w.d.NC, js: js, cfg: cfg, log: w.log, m: w.m, concurrency: cfg.Concurrency},
@@ -318,11 +295,10 @@ func (w *Worker) start(ctx, work context.Context) error {
 			return err
 		}
 	}
-	if w.service, err = startSessionsService(w.d.NC, cfg, sess, w.m, w.log); err != nil {
+	if w.service, err = startSessionsService(w.d.NC, cfg, h.Sessions, is, w.now, w.m, w.log); err != nil {
 		return fmt.Errorf("sessions service: %w", err)
 	}
-	reads := &handlers.Reads{View: w.view, Barrier: w.feed, Now: w.now, SessionKeys: w.ring}
-	if w.reads, err = startReadsService(w.d.NC, cfg, reads, w.readCalls, w.m, w.log); err != nil {
+	if w.reads, err = startReadsService(w.d.NC, cfg, h.Reads, w.readCalls, w.m, w.log); err != nil {
 		return fmt.Errorf("reads service: %w", err)
 	}
 	// Ready means the server knows the service's subscriptions.

@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
+	"github.com/tat-worker/attest/cmd/attestd/compose"
 	"github.com/tat-worker/attest/repo/mongostore"
 	"github.com/tat-worker/attest/worker"
 	"github.com/tat-worker/attest/worker/natsconn"
@@ -168,7 +169,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 		drainNATS(nc, closed, time.Until(began.Add(s.Worker.DrainTimeout)), log)
 	}()
 
-	w, err := worker.New(s.Worker, worker.Deps{NC: nc, Store: store, MasterKey: master, Log: log})
+	w, err := compose.New(s.Worker, store, worker.Deps{NC: nc, MasterKey: master, Log: log})
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/tat-worker/attest/cmd/attestd/compose"
 	"github.com/tat-worker/attest/domain"
 	"github.com/tat-worker/attest/repo/mongostore"
 	"github.com/tat-worker/attest/worker"
@@ -174,7 +175,9 @@ func (e *Env) StartWorker(mod func(*worker.Config), now func() time.Time) *Worke
 	nc := e.Connect()
 	store := e.Store()
 	listening := make(chan string, 1)
-	w, err := worker.New(cfg, worker.Deps{NC: nc, Store: store, MasterKey: e.MasterKey,
+	// attestd's own wiring (cmd/attestd/compose): the tests run the handlers
+	// production runs.
+	w, err := compose.New(cfg, store, worker.Deps{NC: nc, MasterKey: e.MasterKey,
 		Log: zerolog.New(io.MultiWriter(logs)).Level(zerolog.DebugLevel).With().Timestamp().Logger(), Now: now, HTTPListening: listening})
 	if err != nil {
 		e.T.Fatalf("new worker: %v", err)
