@@ -14,13 +14,6 @@ import (
 	"github.com/tat-worker/attest/handlers"
 )
 
-// snapshotLoader reads what the store holds, for the feed's start.
-type snapshotLoader interface {
-	LoadProfiles(ctx context.Context) ([]domain.ProfileRecord, error)
-	LoadUsers(ctx context.Context) ([]domain.UserRecord, error)
-	LoadSessions(ctx context.Context, since time.Time) ([]domain.SessionState, error)
-}
-
 // feed keeps a View current: a snapshot from the store, then every event
 // after the snapshot's stream position from an ordered consumer. It is also
 // the Barrier: CatchUp waits until the view has applied the events stream
@@ -29,7 +22,7 @@ type feed struct {
 	js     jetstream.JetStream
 	stream string
 	view   *handlers.View
-	store  snapshotLoader
+	store  SnapshotLoader
 	log    zerolog.Logger
 	now    func() time.Time
 	s      jetstream.Stream

@@ -84,21 +84,13 @@ func parseSigningKey(der []byte) (*ecdsa.PrivateKey, error) {
 	return ec, nil
 }
 
-// secretStore keeps the fleet's key records sealed under the master key.
-// A secret sealed under another key fails with domain.ErrWrongMasterKey.
-type secretStore interface {
-	LoadSecrets(ctx context.Context, prefix string, master []byte) ([]domain.StoredSecret, error)
-	LoadOrCreateSecret(ctx context.Context, name string, master, fresh []byte) ([]byte, error)
-	InsertSecret(ctx context.Context, name string, master, fresh []byte) ([]byte, bool, error)
-}
-
 // keyring is the fleet's session-signing keys as this worker holds them:
 // every record read from the store, and the private keys of those not
 // retired. It is the domain.KeyRing of the worker's issuer, so a key
 // loaded is published and verifies at once, and each key signs in its
 // window by the clock.
 type keyring struct {
-	store  secretStore
+	store  SecretStore
 	master []byte
 	skew   time.Duration
 	now    func() time.Time
@@ -115,7 +107,7 @@ type ringState struct {
 	keys []domain.SigningKey // the keys not retired when loaded, in number order
 }
 
-func newKeyring(store secretStore, master []byte, cfg Config, now func() time.Time) *keyring {
+func newKeyring(store SecretStore, master []byte, cfg Config, now func() time.Time) *keyring {
 	r := &keyring{store: store, master: master, skew: cfg.ClockSkew, now: now, privs: map[int]*ecdsa.PrivateKey{}}
 	r.state.Store(&ringState{})
 	return r

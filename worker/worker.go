@@ -19,31 +19,23 @@ import (
 	"github.com/tat-worker/attest/handlers"
 )
 
-// Store is what the worker itself needs of the store: the snapshot for the
-// feed, the key records, and setup, readiness, sweeping and batching
-// counts. The handlers' ports are not here: the composition root
-// (cmd/attestd/compose) hands the store to the handlers it builds.
-type Store interface {
-	snapshotLoader
-	secretStore
-	pinger
-	sweeper
-	// Setup makes the collections and indexes.
-	Setup(ctx context.Context) error
-	// ExpiresByTTL reports whether the store expires documents itself
-	// (the sweeper runs either way).
-	ExpiresByTTL() bool
-	// BatchCounts counts the grouped insert commands and their documents.
-	BatchCounts() (batches, documents int64)
-}
-
-// Deps are the concrete parts the composition root hands the worker.
+// Deps are the concrete parts the composition root (cmd/attestd/compose)
+// hands the worker. Each is required but Now, Registry and HTTPListening.
 type Deps struct {
-	NC    *nats.Conn
-	Store Store
+	NC *nats.Conn
 	// Handlers builds the handlers on the worker's parts once it has
-	// started (cmd/attestd/compose.Handlers).
-	Handlers  HandlerBuilder
+	// started (compose.Handlers).
+	Handlers HandlerBuilder
+
+	// What the worker itself needs of the store (store.go); the
+	// composition root passes its one store for each.
+	Setup     StoreSetup     // collections and indexes, at each start
+	Snapshots SnapshotLoader // the view's starting point (the feed)
+	Secrets   SecretStore    // the session-key records (the keyring)
+	Pinger    Pinger         // store reachability, for /readyz
+	Sweeper   Sweeper        // deletes what has expired
+	Batches   BatchCounter   // the grouped-insert metrics
+
 	MasterKey []byte // 32 bytes sealing the fleet's session keys
 	Log       zerolog.Logger
 	Now       func() time.Time     // default time.Now
@@ -87,8 +79,8 @@ func New(cfg Config, d Deps) (*Worker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("settings: %w", err)
 	}
-	if d.NC == nil || d.Store == nil || d.Handlers == nil || len(d.MasterKey) != 32 {
-		return nil, errors.New("worker needs a NATS connection, a store, a handler builder and a 32-byte master key")
+	if err := d.check(); err != nil {
+		return nil, err
 	}
 	w := &Worker{cfg: cfg, d: d, log: d.Log, now: d.Now, reg: d.Registry,
 		eventSig: newSigner(d.MasterKey, eventSigningLabel), jwksSig: newSigner(d.MasterKey, jwksSigningLabel)}
@@ -103,7 +95,7 @@ func New(cfg Config, d Deps) (*Worker, error) {
 	})
 	w.m = newMetrics(w.reg, w.view.Counts)
 	w.readCalls = newReadMetrics(w.reg)
-	store := d.Store
+	store := d.Batches
 	w.reg.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "tat_store_insert_batches_total", Help: "insertMany commands that carried grouped inserts to the store.",
@@ -222,15 +214,15 @@ func (w *Worker) start(ctx, work context.Context) error {
 	cfg := w.cfg
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := w.d.Store.Setup(sctx); err != nil {
+	if err := w.d.Setup.Setup(sctx); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	w.storeOK.Store(true)
-	if !w.d.Store.ExpiresByTTL() {
+	if !w.d.Setup.ExpiresByTTL() {
 		w.log.Info().Msg("store has no TTL indexes (FerretDB): expiry is enforced by the sweeper")
 	}
 	if w.ring == nil {
-		w.ring = newKeyring(w.d.Store, w.d.MasterKey, cfg, w.now)
+		w.ring = newKeyring(w.d.Secrets, w.d.MasterKey, cfg, w.now)
 	}
 	is, err := w.ring.issuer(sctx, cfg)
 	if err != nil {
@@ -249,7 +241,7 @@ func (w *Worker) start(ctx, work context.Context) error {
 		return err
 	}
 	pub := &eventPublisher{js: js, prefix: cfg.SubjectPrefix, sig: w.eventSig}
-	w.feed = &feed{js: js, stream: cfg.streams().events, view: w.view, store: w.d.Store, log: w.log, now: w.now,
+	w.feed = &feed{js: js, stream: cfg.streams().events, view: w.view, store: w.d.Snapshots, log: w.log, now: w.now,
 		sig: w.eventSig, refused: w.m.eventsRefused, refusalLog: w.log.Sample(&zerolog.BurstSampler{Burst: 10, Period: time.Second})}
 	if err := w.feed.start(sctx); err != nil {
 		return err
@@ -305,11 +297,6 @@ func (w *Worker) start(ctx, work context.Context) error {
 	return w.d.NC.FlushTimeout(5 * time.Second)
 }
 
-// sweeper deletes what has expired from the store (see the sweep loop).
-type sweeper interface {
-	Sweep(ctx context.Context, now time.Time, sessionGrace, keepOutcomes time.Duration) (int64, error)
-}
-
 // sweep deletes expired replay claims, ended sessions and old outcomes
 // from the store (FerretDB has no TTL indexes), and ended sessions from
 // the view.
@@ -325,7 +312,7 @@ func (w *Worker) sweep(ctx context.Context) {
 		now := w.now()
 		w.view.Sweep(now.Add(-time.Hour))
 		sctx, cancel := context.WithTimeout(ctx, time.Minute)
-		n, err := w.d.Store.Sweep(sctx, now, time.Hour, w.cfg.OutcomeRetention)
+		n, err := w.d.Sweeper.Sweep(sctx, now, time.Hour, w.cfg.OutcomeRetention)
 		cancel()
 		if err != nil {
 			w.log.Warn().Err(err).Msg("sweep")
@@ -333,11 +320,6 @@ func (w *Worker) sweep(ctx context.Context) {
 		}
 		w.log.Debug().Int64("deleted", n).Msg("swept")
 	}
-}
-
-// pinger says whether the store answers.
-type pinger interface {
-	Ping(ctx context.Context) error
 }
 
 // watchStore pings the store so /readyz can say when it is unreachable.
@@ -351,7 +333,7 @@ func (w *Worker) watchStore(ctx context.Context) {
 		case <-t.C:
 		}
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err := w.d.Store.Ping(pctx)
+		err := w.d.Pinger.Ping(pctx)
 		cancel()
 		if was := w.storeOK.Swap(err == nil); was != (err == nil) {
 			w.log.Warn().Err(err).Bool("reachable", err == nil).Msg("store reachability changed")

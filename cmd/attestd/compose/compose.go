@@ -23,19 +23,25 @@ type HandlerStore interface {
 }
 
 // Store is the one store of attestd: the handlers' ports and the worker's
-// own. *mongostore.Store is one.
+// own small interfaces. *mongostore.Store is one.
 type Store interface {
 	HandlerStore
-	worker.Store
+	worker.StoreSetup
+	worker.SnapshotLoader
+	worker.SecretStore
+	worker.Pinger
+	worker.Sweeper
+	worker.BatchCounter
 }
 
-// New builds attestd's worker on store: d with its Store and Handlers set
-// from store; the caller fills the rest of d (NC, MasterKey, Log, ...).
+// New builds attestd's worker on store: d with its store interfaces and
+// Handlers set from store; the caller fills the rest of d (NC, MasterKey,
+// Log, and the optional ones).
 func New(cfg worker.Config, store Store, d worker.Deps) (*worker.Worker, error) {
 	if store == nil {
 		return nil, errors.New("compose: no store")
 	}
-	d.Store = store
+	d.Setup, d.Snapshots, d.Secrets, d.Pinger, d.Sweeper, d.Batches = store, store, store, store, store, store
 	d.Handlers = Handlers(store)
 	return worker.New(cfg, d)
 }
