@@ -2,7 +2,10 @@
 // the streams and consumers, turns a handler's result into Ack, Term or
 // NakWithDelay, replies, dead-letters, keeps the in-memory view current,
 // serves the sessions service and the HTTP endpoints, and runs the JWKS
-// schedule and the store sweeper.
+// schedule and the store sweeper. It builds no handler: the composition
+// root (cmd/attestd/compose) builds them on the parts of a started worker
+// (Parts) and hands them back as small interfaces (Handlers); the worker
+// routes each message to one of them.
 package worker
 
 import (
@@ -15,7 +18,7 @@ import (
 )
 
 // Config holds the worker's settings; cmd/attestd fills it from TAT_*
-// variables. Start from Defaults(): New fills in no zero value (Validate refuses most).
+// variables. The handlers get it too (Parts.Config). Start from Defaults(): New fills in no zero value (Validate refuses most).
 type Config struct {
 	SubjectPrefix string // TAT_SUBJECT_PREFIX
 	HTTPAddr      string // TAT_HTTP_ADDR

@@ -59,9 +59,10 @@ func main() {
 	}
 }
 
-// run is the composition root: it reads the settings once, starts the
-// embedded servers where no real ones are named, builds the concrete parts
-// and runs the worker until ctx ends.
+// run reads the settings once, starts the embedded servers where no real
+// ones are named, opens the store and the NATS connection, and runs the
+// worker that compose.New (the composition root) builds on them until ctx
+// ends.
 //
 // Shutdown is the deferred calls below, which run in the reverse of their
 // order here: the worker's Run returns once its consumers are drained; then
