@@ -41,7 +41,9 @@ func (h *Sessions) changeAs(reqID, typ string, now time.Time, edit func(*domain.
 			ok, err := edit(&next)
 			return next, ok, err
 		},
-		stored: func(ctx context.Context, st domain.SessionState) error { return h.publishRetrying(ctx, st, typ, reqID, now) },
+		stored: func(ctx context.Context, st domain.SessionState) error {
+			return h.publishRetrying(ctx, st, typ, reqID, now)
+		},
 		lagging: func(ctx context.Context, st domain.SessionState, by string) error {
 			if !strings.HasPrefix(by, svcPrefix) {
 				return nil
