@@ -551,13 +551,16 @@ func (a *Attest) sendDifferent(ctx context.Context, o Outcome) (Output, error) {
 // made the outcome (made: its reply, as encoded in o.Reply), or a repeat
 // while the trusted token is still valid (o.SecretsUntil), gets them: a
 // copy of a request must not yield a session's secrets long after its
-// token expired.
+// token expired. The reply with secrets is encoded from made, or else from
+// the stored reply decoded.
 func (a *Attest) answer(o Outcome, made *AttestReply) (Output, error) {
 	if o.SessionID == "" || (made == nil && a.Now().After(o.SecretsUntil)) {
 		return Output{Reply: o.Reply, Outcome: o}, nil
 	}
 	var r AttestReply
-	if err := json.Unmarshal(o.Reply, &r); err != nil {
+	if made != nil {
+		r = *made
+	} else if err := json.Unmarshal(o.Reply, &r); err != nil {
 		return Output{}, fmt.Errorf("decode stored reply: %w", err)
 	}
 	r.SessionToken = a.Issuer.SessionToken(o.SessionID).Reveal()
