@@ -560,7 +560,7 @@ func (a *Attest) answer(o Outcome, made *AttestReply) (Output, error) {
 	var r AttestReply
 	if made != nil {
 		r = *made
-	} else if err := json.Unmarshal(o.Reply, &r); err != nil {
+	} else if err := decodeReply(o.Reply, &r); err != nil {
 		return Output{}, fmt.Errorf("decode stored reply: %w", err)
 	}
 	r.SessionToken = a.Issuer.SessionToken(o.SessionID).Reveal()
@@ -576,6 +576,15 @@ func (a *Attest) answer(o Outcome, made *AttestReply) (Output, error) {
 		return Output{}, err
 	}
 	return Output{Reply: raw, Outcome: o}, nil
+}
+
+// decodeReply decodes a stored reply with its numbers as json.Number, as
+// requests are decoded, so that encoding it again gives the numbers (in
+// custom claims, trusted metadata) as they were.
+func decodeReply(raw []byte, r *AttestReply) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	return dec.Decode(r)
 }
 
 func tokenSHA256(raw string) string {

@@ -10,8 +10,8 @@ import (
 )
 
 // TestAttestReplyWithSecretsIsTheStoredReply: the reply a session attest
-// sends is its stored reply (the one a repeat gets) with the two bearer
-// secrets added, byte for byte: the same members in the same order, and
+// sends, first and to a repeat while its token is valid, is its stored
+// reply with the two bearer secrets added, byte for byte: the same members in the same order, and
 // the session's custom claims as the request sent them (1.0 stays 1.0, a
 // large integer keeps every digit), as in the event.
 func TestAttestReplyWithSecretsIsTheStoredReply(t *testing.T) {
@@ -46,6 +46,17 @@ func TestAttestReplyWithSecretsIsTheStoredReply(t *testing.T) {
 			}
 			if got := strings.Replace(string(out.Reply), secrets, "", 1); got != string(out.Outcome.Reply) {
 				t.Errorf("reply without its secrets differs from the stored reply:\n got  %s\n want %s", got, out.Outcome.Reply)
+			}
+			// A repeat while the token is valid gets the same reply, decoded
+			// from the stored one.
+			again, err := e.attest.Handle(context.Background(), handlers.Input{Data: data, Redelivered: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var r2 handlers.AttestReply
+			_ = json.Unmarshal(again.Reply, &r2)
+			if got := strings.Replace(string(again.Reply), `,"session_token":"`+r2.SessionToken+`","session_jwt":"`+r2.SessionJWT+`"`, "", 1); r2.SessionJWT == "" || got != string(out.Outcome.Reply) {
+				t.Errorf("the repeat's reply without its secrets differs from the stored reply:\n got  %s\n want %s", again.Reply, out.Outcome.Reply)
 			}
 			var ev struct {
 				Session json.RawMessage `json:"session"`
