@@ -388,18 +388,21 @@ func (a *Attest) start(ctx context.Context, at *attempt) (domain.SessionState, e
 	// a later request reusing the id gets another one.
 	sid := startedSessionID(at.id, at.req.Token.Reveal())
 	s := domain.NewSession(sid, at.user.UserID, at.evidence, at.claims, at.now, at.minutes)
-	if err := domain.CheckClaimsSize(s.CustomClaims); err != nil {
+	claims, err := domain.EncodeClaims(s.CustomClaims)
+	if err != nil {
 		return domain.SessionState{}, err
 	}
 	st := domain.SessionState{Session: s, Revision: 1}
 	stored, by, err := a.Sessions.InsertRevision(ctx, st, at.id)
 	switch {
 	case errors.Is(err, ErrConflict) && by == at.id:
-		st = stored // an earlier attempt of this request made it
+		// An earlier attempt of this request made it.
+		a.View.PutSession(stored)
+		return stored, nil
 	case err != nil:
 		return domain.SessionState{}, fmt.Errorf("insert session: %w", err)
 	}
-	a.View.PutSession(st)
+	a.View.putSession(st, claims)
 	return st, nil
 }
 
@@ -411,15 +414,16 @@ func (a *Attest) attach(ctx context.Context, at *attempt, cur domain.SessionStat
 	st, _, err := a.book().change(ctx, cur, sessionChange{
 		reqID:   at.id,
 		resumes: true,
-		next: func(cur domain.SessionState) (domain.SessionState, bool, error) {
+		next: func(cur domain.SessionState) (nextRevision, bool, error) {
 			if !cur.Active(at.now) {
-				return domain.SessionState{}, false, domain.ErrSessionNotFound.With("the session ended")
+				return nextRevision{}, false, domain.ErrSessionNotFound.With("the session ended")
 			}
 			next := domain.AttachFactor(cur.Session, at.evidence, at.claims, at.now, at.minutes)
-			if err := domain.CheckClaimsSize(next.CustomClaims); err != nil {
-				return domain.SessionState{}, false, err
+			claims, err := domain.EncodeClaims(next.CustomClaims)
+			if err != nil {
+				return nextRevision{}, false, err
 			}
-			return domain.SessionState{Session: next}, true, nil
+			return nextRevision{st: domain.SessionState{Session: next}, claims: claims}, true, nil
 		},
 		lagging: func(_ context.Context, st domain.SessionState, _ string) error {
 			a.View.PutSession(st)
@@ -506,7 +510,7 @@ func (a *Attest) complete(ctx context.Context, d draft) (Output, error) {
 	}
 	// The outcome is this delivery's: its event names this message's
 	// position (no attest.repeated), and its reply is d.reply.
-	return a.answer(stored, &d.reply)
+	return a.answer(stored, &d)
 }
 
 // sendStored answers from an outcome found stored (a redelivery, a
@@ -548,28 +552,38 @@ func (a *Attest) sendDifferent(ctx context.Context, o Outcome) (Output, error) {
 // answer builds the reply to the request of outcome o, putting back the
 // bearer secrets: the session token (derived from the session id) and a
 // fresh session JWT while the session is active. Only the delivery that
-// made the outcome (made: its reply, as encoded in o.Reply), or a repeat
-// while the trusted token is still valid (o.SecretsUntil), gets them: a
-// copy of a request must not yield a session's secrets long after its
-// token expired. The reply with secrets is encoded from made, or else from
-// the stored reply decoded.
-func (a *Attest) answer(o Outcome, made *AttestReply) (Output, error) {
-	if o.SessionID == "" || (made == nil && a.Now().After(o.SecretsUntil)) {
+// made the outcome (made: its draft, as encoded in o), or a repeat while
+// the trusted token is still valid (o.SecretsUntil), gets them: a copy of
+// a request must not yield a session's secrets long after its token
+// expired. The reply with secrets is encoded from made's reply, or else
+// from the stored reply decoded; the JWT is minted from made's session
+// while the view holds that revision, or else from the view's.
+func (a *Attest) answer(o Outcome, made *draft) (Output, error) {
+	now := a.Now()
+	if o.SessionID == "" || (made == nil && now.After(o.SecretsUntil)) {
 		return Output{Reply: o.Reply, Outcome: o}, nil
 	}
 	var r AttestReply
 	if made != nil {
-		r = *made
+		r = made.reply
 	} else if err := decodeReply(o.Reply, &r); err != nil {
 		return Output{}, fmt.Errorf("decode stored reply: %w", err)
 	}
 	r.SessionToken = a.Issuer.SessionToken(o.SessionID).Reveal()
-	if st, ok := a.View.Session(o.SessionID); ok && st.Active(a.Now()) && r.Session != nil {
-		jwt, err := a.Issuer.MintJWT(st.Session, a.Now())
-		if err != nil {
-			return Output{}, err
+	if r.Session != nil {
+		var s *domain.Session
+		if made != nil && a.View.holdsActive(o.SessionID, made.data.SessionRevision, now) {
+			s = r.Session
+		} else if st, ok := a.View.Session(o.SessionID); ok && st.Active(now) {
+			s = &st.Session
 		}
-		r.SessionJWT = jwt.Reveal()
+		if s != nil {
+			jwt, err := a.Issuer.MintJWT(*s, now)
+			if err != nil {
+				return Output{}, err
+			}
+			r.SessionJWT = jwt.Reveal()
+		}
 	}
 	raw, err := json.Marshal(r)
 	if err != nil {

@@ -13,7 +13,8 @@ import (
 // sends, first and to a repeat while its token is valid, is its stored
 // reply with the two bearer secrets added, byte for byte: the same members in the same order, and
 // the session's custom claims as the request sent them (1.0 stays 1.0, a
-// large integer keeps every digit), as in the event.
+// large integer keeps every digit), as in the event; and its session JWT
+// says what a JWT minted from the view's session says.
 func TestAttestReplyWithSecretsIsTheStoredReply(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, false)
@@ -57,6 +58,11 @@ func TestAttestReplyWithSecretsIsTheStoredReply(t *testing.T) {
 			_ = json.Unmarshal(again.Reply, &r2)
 			if got := strings.Replace(string(again.Reply), `,"session_token":"`+r2.SessionToken+`","session_jwt":"`+r2.SessionJWT+`"`, "", 1); r2.SessionJWT == "" || got != string(out.Outcome.Reply) {
 				t.Errorf("the repeat's reply without its secrets differs from the stored reply:\n got  %s\n want %s", again.Reply, out.Outcome.Reply)
+			}
+			// The JWT minted from the session the delivery made (the first
+			// reply) and from the view's (the repeat) says the same.
+			if payload := func(jwt string) string { return strings.Split(jwt+"..", ".")[1] }; payload(r.SessionJWT) != payload(r2.SessionJWT) {
+				t.Errorf("session JWT payloads differ:\n first  %s\n repeat %s", payload(r.SessionJWT), payload(r2.SessionJWT))
 			}
 			var ev struct {
 				Session json.RawMessage `json:"session"`

@@ -36,9 +36,9 @@ const svcPrefix = "svc#"
 func (h *Sessions) changeAs(reqID, typ string, now time.Time, edit func(*domain.SessionState) (bool, error)) sessionChange {
 	return sessionChange{
 		reqID: reqID,
-		next: func(cur domain.SessionState) (domain.SessionState, bool, error) {
-			next := cur
-			ok, err := edit(&next)
+		next: func(cur domain.SessionState) (nextRevision, bool, error) {
+			next := nextRevision{st: cur}
+			ok, err := edit(&next.st)
 			return next, ok, err
 		},
 		stored: func(ctx context.Context, st domain.SessionState) error {

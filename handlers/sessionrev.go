@@ -81,7 +81,7 @@ type sessionChange struct {
 	// next makes the next state from the current one (change sets its
 	// revision): false when there is nothing to change, an error to refuse
 	// the change.
-	next func(cur domain.SessionState) (domain.SessionState, bool, error)
+	next func(cur domain.SessionState) (nextRevision, bool, error)
 	// stored, when set, runs once this request's revision is stored,
 	// before the view applies it (the sessions service publishes its event
 	// there).
@@ -95,6 +95,14 @@ type sessionChange struct {
 	lagging func(ctx context.Context, st domain.SessionState, by string) error
 }
 
+// nextRevision is the next state of a session as a change makes it, with
+// its custom claims encoded when the change encoded them (nil: not), so
+// the view does not encode them again.
+type nextRevision struct {
+	st     domain.SessionState
+	claims []byte
+}
+
 // change writes the next revision of cur as c makes it, then applies it to
 // the view; changed is false when c.next had nothing to change. Concurrent
 // changes to one session meet on the unique (session, revision) key: the
@@ -103,13 +111,14 @@ type sessionChange struct {
 func (b sessionBook) change(ctx context.Context, cur domain.SessionState, c sessionChange) (st domain.SessionState, changed bool, err error) {
 	id := cur.Session.SessionID
 	for range 5 {
-		next, ok, err := c.next(cur)
+		made, ok, err := c.next(cur)
 		switch {
 		case err != nil:
 			return domain.SessionState{}, false, err
 		case !ok:
 			return cur, false, nil
 		}
+		next := made.st
 		next.Revision = cur.Revision + 1
 		stored, by, err := b.store.InsertRevision(ctx, next, c.reqID)
 		switch {
@@ -119,7 +128,7 @@ func (b sessionBook) change(ctx context.Context, cur domain.SessionState, c sess
 					return domain.SessionState{}, false, err
 				}
 			}
-			b.view.PutSession(next)
+			b.view.putSession(next, made.claims)
 			return next, true, nil
 		case !errors.Is(err, ErrConflict):
 			return domain.SessionState{}, false, fmt.Errorf("insert session revision: %w", err)
