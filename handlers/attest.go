@@ -409,7 +409,8 @@ func (a *Attest) start(ctx context.Context, at *attempt) (domain.SessionState, e
 // attach adds the factor to an existing session (see sessionBook.change).
 // A revision an earlier attempt of this request stored is its own; one
 // another request stored is applied to the view (its event may not be out
-// yet), and the factor is added again on it unless the session ended.
+// yet; one of the sessions service's is published first, see announce),
+// and the factor is added again on it unless the session ended.
 func (a *Attest) attach(ctx context.Context, at *attempt, cur domain.SessionState) (domain.SessionState, error) {
 	st, _, err := a.book().change(ctx, cur, sessionChange{
 		reqID:   at.id,
@@ -425,7 +426,13 @@ func (a *Attest) attach(ctx context.Context, at *attempt, cur domain.SessionStat
 			}
 			return nextRevision{st: domain.SessionState{Session: next}, claims: claims}, true, nil
 		},
-		lagging: func(_ context.Context, st domain.SessionState, _ string) error {
+		lagging: func(ctx context.Context, st domain.SessionState, by string) error {
+			// The sessions service's revision gets its event, as the
+			// sessions service would publish it; another request's is
+			// applied to the view as it is.
+			if err := a.book().announce(ctx, st, by, at.now); err != nil {
+				return err
+			}
 			a.View.PutSession(st)
 			return nil
 		},

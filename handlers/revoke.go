@@ -42,17 +42,10 @@ func (h *Sessions) changeAs(reqID, typ string, now time.Time, edit func(*domain.
 			return next, ok, err
 		},
 		stored: func(ctx context.Context, st domain.SessionState) error {
-			return h.publishRetrying(ctx, st, typ, reqID, now)
+			return h.book().publishRetrying(ctx, st, typ, reqID, now)
 		},
 		lagging: func(ctx context.Context, st domain.SessionState, by string) error {
-			if !strings.HasPrefix(by, svcPrefix) {
-				return nil
-			}
-			if err := h.publishRetrying(ctx, st, eventTypeOf(st), by, now); err != nil {
-				return err
-			}
-			h.View.PutSession(st)
-			return nil
+			return h.book().announce(ctx, st, by, now)
 		},
 	}
 }
@@ -65,8 +58,23 @@ func eventTypeOf(st domain.SessionState) string {
 	return domain.EventSessionUpdated
 }
 
+// announce publishes the event of a revision the sessions service stored
+// (by) that a catch-up did not bring to the view (see changeAs), and
+// applies it to the view. A revision another request stored is left to
+// that request, whose outcome announces it.
+func (b sessionBook) announce(ctx context.Context, st domain.SessionState, by string, now time.Time) error {
+	if !strings.HasPrefix(by, svcPrefix) {
+		return nil
+	}
+	if err := b.publishRetrying(ctx, st, eventTypeOf(st), by, now); err != nil {
+		return err
+	}
+	b.view.PutSession(st)
+	return nil
+}
+
 // publishRetrying publishes a revision's event, trying three times.
-func (h *Sessions) publishRetrying(ctx context.Context, st domain.SessionState, typ, reqID string, now time.Time) error {
+func (b sessionBook) publishRetrying(ctx context.Context, st domain.SessionState, typ, reqID string, now time.Time) error {
 	var err error
 	for attempt := range 3 {
 		if attempt > 0 {
@@ -76,11 +84,26 @@ func (h *Sessions) publishRetrying(ctx context.Context, st domain.SessionState, 
 			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
 			}
 		}
-		if err = h.publish(ctx, st, typ, reqID, now); err == nil {
+		if err = b.publish(ctx, st, typ, reqID, now); err == nil {
 			return nil
 		}
 	}
 	return err
+}
+
+// publish publishes the event of a revision the sessions service stored as
+// reqID, under the id derived from reqID.
+func (b sessionBook) publish(ctx context.Context, st domain.SessionState, typ, reqID string, now time.Time) error {
+	s := st.Session
+	var data any = AttestEventData{RequestID: reqID, UserID: s.UserID, Session: &s, SessionRevision: st.Revision}
+	if typ == domain.EventSessionRevoked {
+		data = SessionRevokedData{SessionID: s.SessionID, UserID: s.UserID, Session: &s, SessionRevision: st.Revision}
+	}
+	ev, err := domain.NewEvent(domain.EventID("session", reqID), typ, s.SessionID, now, data)
+	if err != nil {
+		return err
+	}
+	return b.pub.PublishEvent(ctx, ev)
 }
 
 // revoke ends one session: the next revision, marked revoked, and its one

@@ -19,20 +19,22 @@ type sessionRef struct {
 
 // sessionBook is what attest and the sessions service share to find a
 // session and to write its next revisions: the view, the barrier that
-// catches it up, the store of revisions and the issuer of session JWTs.
+// catches it up, the store of revisions, the issuer of session JWTs and
+// the publisher of the sessions service's revision events.
 type sessionBook struct {
 	view    *View
 	barrier Barrier
 	store   SessionStore
 	issuer  *domain.Issuer
+	pub     Publisher
 }
 
 func (a *Attest) book() sessionBook {
-	return sessionBook{view: a.View, barrier: a.Barrier, store: a.Sessions, issuer: a.Issuer}
+	return sessionBook{view: a.View, barrier: a.Barrier, store: a.Sessions, issuer: a.Issuer, pub: a.Pub}
 }
 
 func (h *Sessions) book() sessionBook {
-	return sessionBook{view: h.View, barrier: h.Barrier, store: h.Sessions, issuer: h.Issuer}
+	return sessionBook{view: h.View, barrier: h.Barrier, store: h.Sessions, issuer: h.Issuer, pub: h.Pub}
 }
 
 // find resolves ref in the view, catching the view up once when it does

@@ -138,19 +138,6 @@ func (h *Sessions) Revoke(ctx context.Context, data []byte) SessionReply {
 	return SessionReply{StatusCode: 200, Session: &st.Session}
 }
 
-func (h *Sessions) publish(ctx context.Context, st domain.SessionState, typ, reqID string, now time.Time) error {
-	s := st.Session
-	var data any = AttestEventData{RequestID: reqID, UserID: s.UserID, Session: &s, SessionRevision: st.Revision}
-	if typ == domain.EventSessionRevoked {
-		data = SessionRevokedData{SessionID: s.SessionID, UserID: s.UserID, Session: &s, SessionRevision: st.Revision}
-	}
-	ev, err := domain.NewEvent(domain.EventID("session", reqID), typ, s.SessionID, now, data)
-	if err != nil {
-		return err
-	}
-	return h.Pub.PublishEvent(ctx, ev)
-}
-
 func errorReply(err error) SessionReply {
 	e := domain.AsError(err)
 	return SessionReply{StatusCode: e.Status, ErrorType: e.Code, ErrorMessage: e.Message, cause: err}
