@@ -15,7 +15,8 @@ import (
 // session. Authenticate with a duration answers session_not_found (it used
 // to extend the revoked session and mint a JWT for it); attaching a factor
 // answers session_not_found too. Either way the revocation's event is
-// published once and nothing more is written.
+// published, once (attest used to apply the revocation to its view without
+// it), and nothing more is written.
 func TestRevisionRacesEndedSession(t *testing.T) {
 	t.Parallel()
 	for _, via := range []string{"authenticate", "attach"} {
