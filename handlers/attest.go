@@ -75,10 +75,10 @@ type attempt struct {
 // key is the key of the request's outcome.
 func (at *attempt) key() string { return "attest:" + at.id }
 
-// begin decodes an attest request. The error is a refusal: the request
+// decodeAttempt decodes an attest request. The error is a refusal: the request
 // did not decode or its request_id is not valid (then the request is known
 // by another id, see commandID).
-func begin(in Input) (*attempt, error) {
+func decodeAttempt(in Input) (*attempt, error) {
 	at := &attempt{}
 	derr := domain.DecodeStrict(in.Data, &at.req)
 	at.id = commandID(at.req.RequestID, in)
@@ -94,7 +94,7 @@ func begin(in Input) (*attempt, error) {
 // every refusal, comes back as an Output whose event has been published.
 func (a *Attest) Handle(ctx context.Context, in Input) (Output, error) {
 	ctx = withReplyRefused(withPosition(ctx, in), in)
-	at, derr := begin(in)
+	at, derr := decodeAttempt(in)
 	if in.Redelivered {
 		if o, ok, err := a.Done.Outcomes.Get(ctx, at.key()); err != nil {
 			return Output{}, fmt.Errorf("look up outcome %s: %w", at.key(), err)
@@ -172,7 +172,7 @@ func fingerprint(req domain.AttestRequest, data []byte, derr error) string {
 // time by an earlier delivery is announced either way.
 func (a *Attest) Abandon(ctx context.Context, in Input, cause error) (Output, error) {
 	ctx = withReplyRefused(withPosition(ctx, in), in)
-	at, derr := begin(in)
+	at, derr := decodeAttempt(in)
 	if o, ok, err := a.Done.Outcomes.Get(ctx, at.key()); err != nil {
 		return Output{}, err
 	} else if ok {
