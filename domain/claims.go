@@ -107,12 +107,20 @@ func MergeClaims(base, update map[string]any) map[string]any {
 
 // CheckClaimsSize refuses a merged claim set over the limit.
 func CheckClaimsSize(m map[string]any) error {
+	_, err := EncodeClaims(m)
+	return err
+}
+
+// EncodeClaims encodes a merged claim set as json.Marshal does, refusing
+// one over the limit (CheckClaimsSize), so that a caller that checks the
+// size and keeps the encoding encodes the claims once.
+func EncodeClaims(m map[string]any) ([]byte, error) {
 	b, err := json.Marshal(m)
 	if err != nil {
-		return ErrInvalidRequest.Wrap(err, "session_custom_claims cannot be encoded")
+		return nil, ErrInvalidRequest.Wrap(err, "session_custom_claims cannot be encoded")
 	}
 	if len(b) > MaxCustomClaimsBytes {
-		return ErrCustomClaimsTooLarge.With("the session's custom claims would be over %d bytes", MaxCustomClaimsBytes)
+		return nil, ErrCustomClaimsTooLarge.With("the session's custom claims would be over %d bytes", MaxCustomClaimsBytes)
 	}
-	return nil
+	return b, nil
 }

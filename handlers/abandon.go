@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/tat-worker/attest/domain"
 )
@@ -36,43 +35,47 @@ func jitKey(id string) string { return "attest-jit:" + id }
 // as it did before, in attest.failed with internal_server_error. A repeat
 // of a request finished here gets the outcome without bearer secrets
 // (SecretsUntil is not known without the token's verified expiry).
-func (a *Attest) leftovers(ctx context.Context, id, fp string, req domain.AttestRequest, at time.Time) (Output, bool, error) {
-	if err := a.resumeJIT(ctx, id); err != nil {
+func (a *Attest) leftovers(ctx context.Context, at *attempt) (Output, bool, error) {
+	if err := a.resumeJIT(ctx, at.id); err != nil {
 		return Output{}, false, err
 	}
-	st, created, ok, err := a.leftSession(ctx, id, req, at)
+	st, created, ok, err := a.leftSession(ctx, at)
 	if err != nil || !ok {
 		return Output{}, false, err
 	}
 	s := st.Session
 	a.View.PutSession(st)
-	data := AttestEventData{RequestID: id, ProfileID: req.ProfileID, UserID: s.UserID, TokenSHA256: tokenSHA256(req.Token.Reveal()),
-		Session: &s, SessionRevision: st.Revision}
+	d := draft{
+		o: Outcome{Key: at.key(), Fingerprint: at.fp, StatusCode: 200, SessionID: s.SessionID, CreatedAt: a.Now()},
+		data: AttestEventData{RequestID: at.id, ProfileID: at.req.ProfileID, UserID: s.UserID, TokenSHA256: tokenSHA256(at.req.Token.Reveal()),
+			Session: &s, SessionRevision: st.Revision},
+		reply:   AttestReply{StatusCode: 200, RequestID: at.id, UserID: s.UserID, Session: &s},
+		typ:     domain.EventSessionUpdated,
+		subject: s.SessionID,
+	}
 	for _, f := range s.AuthenticationFactors {
-		if f.TrustedAuthTokenFactor != nil && f.TrustedAuthTokenFactor.ProfileID == req.ProfileID {
-			data.TokenID = f.TrustedAuthTokenFactor.TokenID
+		if f.TrustedAuthTokenFactor != nil && f.TrustedAuthTokenFactor.ProfileID == at.req.ProfileID {
+			d.data.TokenID = f.TrustedAuthTokenFactor.TokenID
 		}
 	}
-	reply := AttestReply{StatusCode: 200, RequestID: id, UserID: s.UserID, Session: &s}
 	if u, ok := a.View.User(s.UserID); ok {
-		reply.User = &u
+		d.reply.User = &u
 	}
-	o := Outcome{Key: "attest:" + id, Fingerprint: fp, StatusCode: 200, SessionID: s.SessionID, CreatedAt: a.Now()}
-	typ := domain.EventSessionUpdated
 	if created {
-		typ = domain.EventSessionCreated
+		d.typ = domain.EventSessionCreated
 	}
-	out, err := a.complete(ctx, o, typ, s.SessionID, data, reply)
+	out, err := a.complete(ctx, d)
 	return out, err == nil, err
 }
 
 // leftSession finds the session revision an earlier delivery of the
 // request stored: revision 1 of the session id a new session would get,
 // or the latest revision of the named session made by this request.
-func (a *Attest) leftSession(ctx context.Context, id string, req domain.AttestRequest, at time.Time) (st domain.SessionState, created, ok bool, err error) {
+func (a *Attest) leftSession(ctx context.Context, at *attempt) (st domain.SessionState, created, ok bool, err error) {
 	if a.Revisions == nil {
 		return st, false, false, nil
 	}
+	req := at.req
 	var sid string
 	switch {
 	case !req.SessionToken.Empty():
@@ -89,17 +92,17 @@ func (a *Attest) leftSession(ctx context.Context, id string, req domain.AttestRe
 	case !req.SessionJWT.Empty():
 		// Its key as of when the request was stored: an earlier delivery
 		// accepted the JWT then, even if the key has been retired since.
-		c, err := a.Issuer.ParseJWT(req.SessionJWT.Reveal(), at)
+		c, err := a.Issuer.ParseJWT(req.SessionJWT.Reveal(), at.checkAt)
 		if err != nil {
 			return st, false, false, nil
 		}
 		sid = c.SessionID
 	case req.SessionDurationMinutes != nil && *req.SessionDurationMinutes > 0 && !req.Token.Empty():
-		sid, created = startedSessionID(id, req.Token.Reveal()), true
+		sid, created = startedSessionID(at.id, req.Token.Reveal()), true
 	default:
 		return st, false, false, nil // verify only: no session
 	}
-	st, ok, err = a.Revisions.RevisionBy(ctx, sid, id)
+	st, ok, err = a.Revisions.RevisionBy(ctx, sid, at.id)
 	if err != nil {
 		return st, false, false, fmt.Errorf("look up revisions of %s: %w", sid, err)
 	}

@@ -21,17 +21,27 @@ type admin struct {
 	applyState func(ctx context.Context, e domain.Event) error
 }
 
+// command is one admin command being handled: its kind (the first part of
+// its outcome key: profile, user, keys), its delivery, the value it decodes
+// into, and how to read its change_id from that value.
+type command struct {
+	kind     string
+	in       Input
+	cmd      any
+	changeID func() string
+}
+
 // begin decodes a command and finds an earlier outcome of it. It returns
 // the command id, a decoding error (a refusal) and, when the command was
 // seen before, its stored outcome.
-func (h *admin) begin(ctx context.Context, kind string, in Input, cmd any, payloadID func() string) (string, error, *Outcome, error) {
-	derr := domain.DecodeStrict(in.Data, cmd)
-	pid := payloadID()
-	id := commandID(pid, in)
+func (h *admin) begin(ctx context.Context, c command) (string, error, *Outcome, error) {
+	derr := domain.DecodeStrict(c.in.Data, c.cmd)
+	pid := c.changeID()
+	id := commandID(pid, c.in)
 	if derr == nil && pid != "" && pid != id {
 		derr = domain.ErrInvalidRequest.With("change_id must be 1 to 128 characters of A-Za-z0-9._:-")
 	}
-	o, ok, err := h.Done.Outcomes.Get(ctx, kind+":"+id)
+	o, ok, err := h.Done.Outcomes.Get(ctx, c.kind+":"+id)
 	if err != nil {
 		return id, derr, nil, fmt.Errorf("look up outcome: %w", err)
 	}
@@ -44,13 +54,24 @@ func (h *admin) begin(ctx context.Context, kind string, in Input, cmd any, paylo
 	return id, derr, nil, nil
 }
 
+// adminEvent is the outcome an admin command comes to: its status code,
+// and its event's type, subject and data (the reply is the data without
+// the command's position).
+type adminEvent struct {
+	status  int
+	typ     string
+	subject string
+	data    any
+}
+
 // finish records the outcome of a command whose reply is data with a
 // status code, applies the state it names and publishes its event. The
 // outcome is written first (an outbox): a crash after it is finished by the
 // redelivery, which applies the same state again (the same version, an
 // idempotent replace) before publishing.
-func (h *admin) finish(ctx context.Context, kind, id string, status int, typ, subject string, data any) (Output, error) {
+func (h *admin) finish(ctx context.Context, kind, id string, out adminEvent) (Output, error) {
 	now := h.Now()
+	data := out.data
 	// The reply is the event's data without the command's position: the
 	// position is for the audit log.
 	reply, err := json.Marshal(data)
@@ -69,11 +90,11 @@ func (h *admin) finish(ctx context.Context, kind, id string, status int, typ, su
 		d.Position = positionOf(ctx)
 		data, errType = d, d.ErrorType
 	}
-	ev, err := domain.NewEvent(domain.EventID(kind, id), typ, subject, now, data)
+	ev, err := domain.NewEvent(domain.EventID(kind, id), out.typ, out.subject, now, data)
 	if err != nil {
 		return Output{}, err
 	}
-	o := Outcome{Key: kind + ":" + id, StatusCode: status, ErrorType: errType, Reply: reply, Event: ev, CreatedAt: now}
+	o := Outcome{Key: kind + ":" + id, StatusCode: out.status, ErrorType: errType, Reply: reply, Event: ev, CreatedAt: now}
 	stored, _, err := h.Done.Outcomes.Record(ctx, o)
 	if err != nil {
 		return Output{}, fmt.Errorf("record outcome %s: %w", o.Key, err)
@@ -104,9 +125,9 @@ func (h *admin) resume(ctx context.Context, o Outcome) (Output, error) {
 // handle runs one admin command: decode, answer a repeat with its first
 // outcome, catch up, validate, apply; refusals become a rejected outcome,
 // other errors are transient. validate and apply see the decoded command.
-func (h *admin) handle(ctx context.Context, kind string, in Input, cmd any, changeID func() string,
-	validate func() error, apply func(id string) (Output, error), reject func(id string, err error) (Output, error)) (Output, error) {
-	id, derr, seen, err := h.begin(ctx, kind, in, cmd, changeID)
+func (h *admin) handle(ctx context.Context, c command, validate func() error,
+	apply func(id string) (Output, error), reject func(id string, err error) (Output, error)) (Output, error) {
+	id, derr, seen, err := h.begin(ctx, c)
 	switch {
 	case err != nil:
 		return Output{}, err
@@ -128,11 +149,10 @@ func (h *admin) handle(ctx context.Context, kind string, in Input, cmd any, chan
 // abandon ends an admin command that exhausted its deliveries: rejected
 // with internal_server_error, unless it already has an outcome. It never
 // applies the command.
-func (h *admin) abandon(ctx context.Context, kind string, in Input, cmd any, changeID func() string, cause error,
-	reject func(id string, err error) (Output, error)) (Output, error) {
-	_ = domain.DecodeStrict(in.Data, cmd)
-	id := commandID(changeID(), in)
-	o, ok, err := h.Done.Outcomes.Get(ctx, kind+":"+id)
+func (h *admin) abandon(ctx context.Context, c command, cause error, reject func(id string, err error) (Output, error)) (Output, error) {
+	_ = domain.DecodeStrict(c.in.Data, c.cmd)
+	id := commandID(c.changeID(), c.in)
+	o, ok, err := h.Done.Outcomes.Get(ctx, c.kind+":"+id)
 	if err != nil {
 		return Output{}, fmt.Errorf("look up outcome: %w", err)
 	}
@@ -142,14 +162,24 @@ func (h *admin) abandon(ctx context.Context, kind string, in Input, cmd any, cha
 	return reject(id, domain.ErrInternal.Wrap(cause, "the command could not be completed"))
 }
 
+// refusal is how an admin command kind records a refusal: the rejected
+// event's type, the id of the object the command named, and the event's
+// data made from the error and that id (when valid; else "").
+type refusal struct {
+	typ      string
+	objectID string
+	data     func(e *domain.Error, objectID string) any
+}
+
 // rejectWith records a refused admin command: its subject is the object's
 // id when valid, else omitted (never the change id).
-func (h *admin) rejectWith(ctx context.Context, kind, id, objectID, typ string, cause error, data func(e *domain.Error, objectID string) any) (Output, error) {
+func (h *admin) rejectWith(ctx context.Context, kind, id string, cause error, r refusal) (Output, error) {
 	e := domain.AsError(cause)
+	objectID := r.objectID
 	if !domain.ValidCommandID(objectID) {
 		objectID = ""
 	}
-	return h.finish(ctx, kind, id, e.Status, typ, objectID, data(e, objectID))
+	return h.finish(ctx, kind, id, adminEvent{status: e.Status, typ: r.typ, subject: objectID, data: r.data(e, objectID)})
 }
 
 // ProfileChange applies tat.profiles.commands.
@@ -184,7 +214,7 @@ func (h *ProfileChange) store(ctx context.Context, e domain.Event) error {
 func (h *ProfileChange) Handle(ctx context.Context, in Input) (Output, error) {
 	ctx = withReplyRefused(withPosition(ctx, in), in)
 	var cmd domain.ProfileCommand
-	return h.handle(ctx, "profile", in, &cmd, func() string { return cmd.ChangeID }, func() error { return cmd.Validate() },
+	return h.handle(ctx, command{"profile", in, &cmd, func() string { return cmd.ChangeID }}, func() error { return cmd.Validate() },
 		func(id string) (Output, error) { return h.apply(ctx, id, cmd) },
 		func(id string, err error) (Output, error) { return h.reject(ctx, id, cmd, err) })
 }
@@ -193,7 +223,7 @@ func (h *ProfileChange) Handle(ctx context.Context, in Input) (Output, error) {
 func (h *ProfileChange) Abandon(ctx context.Context, in Input, cause error) (Output, error) {
 	ctx = withReplyRefused(withPosition(ctx, in), in)
 	var cmd domain.ProfileCommand
-	return h.abandon(ctx, "profile", in, &cmd, func() string { return cmd.ChangeID }, cause,
+	return h.abandon(ctx, command{"profile", in, &cmd, func() string { return cmd.ChangeID }}, cause,
 		func(id string, err error) (Output, error) { return h.reject(ctx, id, cmd, err) })
 }
 
@@ -208,7 +238,7 @@ func (h *ProfileChange) apply(ctx context.Context, id string, cmd domain.Profile
 			return Output{}, err
 		}
 		cur.Version, cur.UpdatedAt = cur.Version+1, now
-		return h.finish(ctx, "profile", id, 200, domain.EventProfileDeleted, cur.ProfileID, ProfileEventData{ChangeID: id, Profile: &cur, StatusCode: 200})
+		return h.finish(ctx, "profile", id, adminEvent{200, domain.EventProfileDeleted, cur.ProfileID, ProfileEventData{ChangeID: id, Profile: &cur, StatusCode: 200}})
 	}
 	spec := *cmd.Profile
 	if spec.ProfileID == "" {
@@ -232,7 +262,7 @@ func (h *ProfileChange) apply(ctx context.Context, id string, cmd domain.Profile
 	if live {
 		typ = domain.EventProfileUpdated
 	}
-	out, err := h.finish(ctx, "profile", id, 200, typ, p.ProfileID, ProfileEventData{ChangeID: id, Profile: &p, StatusCode: 200})
+	out, err := h.finish(ctx, "profile", id, adminEvent{200, typ, p.ProfileID, ProfileEventData{ChangeID: id, Profile: &p, StatusCode: 200}})
 	if err == nil && p.UsesJWKS() && h.Keys != nil {
 		// Fetched once the profile is in the view, so the refresh event
 		// names it. A failed first fetch does not refuse the profile: the
@@ -247,7 +277,7 @@ func (h *ProfileChange) reject(ctx context.Context, id string, cmd domain.Profil
 	if cmd.Profile != nil && pid == "" {
 		pid = cmd.Profile.ProfileID
 	}
-	return h.rejectWith(ctx, "profile", id, pid, domain.EventProfileRejected, cause, func(e *domain.Error, pid string) any {
+	return h.rejectWith(ctx, "profile", id, cause, refusal{domain.EventProfileRejected, pid, func(e *domain.Error, pid string) any {
 		return ProfileEventData{ChangeID: id, ProfileID: pid, StatusCode: e.Status, ErrorType: e.Code, ErrorMessage: e.Message}
-	})
+	}})
 }

@@ -49,13 +49,44 @@ type Attest struct {
 	Revisions RevisionReader
 }
 
-// attestation is what a successful attest produced.
-type attestation struct {
-	profile domain.Profile
-	token   *domain.VerifiedToken
-	user    domain.User
-	session *domain.SessionState
-	created bool
+// attempt is one delivery of an attest request on its way to the
+// request's outcome: what it asked, when it is judged, and what has been
+// found out about it so far. It is what the steps of Handle and Abandon
+// pass along.
+type attempt struct {
+	id  string // the request id (see commandID)
+	req domain.AttestRequest
+	fp  string // what the request asked (see fingerprint)
+
+	now     time.Time // when this delivery runs
+	checkAt time.Time // when its token's times and replay claim are judged (see judgedAt)
+
+	// Found by attest, in this order.
+	claims   map[string]any // session_custom_claims as validated
+	minutes  int            // session_duration_minutes, 0 when not given
+	profile  domain.Profile
+	token    *domain.VerifiedToken
+	user     domain.User
+	evidence domain.FactorEvidence // what the token adds to a session
+	session  *domain.SessionState  // the session started or changed (nil: verify only)
+	created  bool                  // the session was started by this request
+}
+
+// key is the key of the request's outcome.
+func (at *attempt) key() string { return "attest:" + at.id }
+
+// decodeAttempt decodes an attest request. The error is a refusal: the request
+// did not decode or its request_id is not valid (then the request is known
+// by another id, see commandID).
+func decodeAttempt(in Input) (*attempt, error) {
+	at := &attempt{}
+	derr := domain.DecodeStrict(in.Data, &at.req)
+	at.id = commandID(at.req.RequestID, in)
+	if derr == nil && at.req.RequestID != "" && at.req.RequestID != at.id {
+		derr = domain.ErrInvalidRequest.With("request_id must be 1 to 128 characters of A-Za-z0-9._:-")
+	}
+	at.fp = fingerprint(at.req, in.Data, derr)
+	return at, derr
 }
 
 // Handle runs one attest request to its one outcome. A returned error is
@@ -63,44 +94,37 @@ type attestation struct {
 // every refusal, comes back as an Output whose event has been published.
 func (a *Attest) Handle(ctx context.Context, in Input) (Output, error) {
 	ctx = withReplyRefused(withPosition(ctx, in), in)
-	var req domain.AttestRequest
-	derr := domain.DecodeStrict(in.Data, &req)
-	id := commandID(req.RequestID, in)
-	if derr == nil && req.RequestID != "" && req.RequestID != id {
-		derr = domain.ErrInvalidRequest.With("request_id must be 1 to 128 characters of A-Za-z0-9._:-")
-	}
-	key := "attest:" + id
-	fp := fingerprint(req, in.Data, derr)
+	at, derr := decodeAttempt(in)
 	if in.Redelivered {
-		if o, ok, err := a.Done.Outcomes.Get(ctx, key); err != nil {
-			return Output{}, fmt.Errorf("look up outcome %s: %w", key, err)
+		if o, ok, err := a.Done.Outcomes.Get(ctx, at.key()); err != nil {
+			return Output{}, fmt.Errorf("look up outcome %s: %w", at.key(), err)
 		} else if ok {
-			return a.send(ctx, o, fp, true, false)
+			return a.sendStored(ctx, o, at.fp)
 		}
 		// A user made just in time by an earlier delivery but not announced
 		// (the view may hold it from the store after a restart, and then
 		// this delivery would not provision it again).
-		if p, ok := a.View.Profile(req.ProfileID); derr == nil && ok && p.CanJITProvision {
-			if err := a.resumeJIT(ctx, id); err != nil {
+		if p, ok := a.View.Profile(at.req.ProfileID); derr == nil && ok && p.CanJITProvision {
+			if err := a.resumeJIT(ctx, at.id); err != nil {
 				return Output{}, err
 			}
 		}
 	}
 	if derr != nil {
-		return a.fail(ctx, id, fp, req, derr)
+		return a.fail(ctx, at, derr)
 	}
-	now := a.Now().UTC()
-	checkAt := judgedAt(in, now)
-	res, stored, err := a.attest(ctx, id, req, now, checkAt)
+	at.now = a.Now().UTC()
+	at.checkAt = judgedAt(in, at.now)
+	stored, err := a.attest(ctx, at)
 	switch {
 	case stored != nil:
-		return a.send(ctx, *stored, fp, true, false)
+		return a.sendStored(ctx, *stored, at.fp)
 	case err != nil && Permanent(err):
-		return a.fail(ctx, id, fp, req, err)
+		return a.fail(ctx, at, err)
 	case err != nil:
 		return Output{}, err
 	}
-	return a.succeed(ctx, id, fp, req, res, now)
+	return a.succeed(ctx, at)
 }
 
 // judgedAt is the one instant at which a request's token times and its
@@ -148,102 +172,99 @@ func fingerprint(req domain.AttestRequest, data []byte, derr error) string {
 // time by an earlier delivery is announced either way.
 func (a *Attest) Abandon(ctx context.Context, in Input, cause error) (Output, error) {
 	ctx = withReplyRefused(withPosition(ctx, in), in)
-	var req domain.AttestRequest
-	derr := domain.DecodeStrict(in.Data, &req)
-	id := commandID(req.RequestID, in)
-	fp := fingerprint(req, in.Data, derr)
-	if o, ok, err := a.Done.Outcomes.Get(ctx, "attest:"+id); err != nil {
+	at, derr := decodeAttempt(in)
+	if o, ok, err := a.Done.Outcomes.Get(ctx, at.key()); err != nil {
 		return Output{}, err
 	} else if ok {
-		return a.send(ctx, o, fp, true, false)
+		return a.sendStored(ctx, o, at.fp)
 	}
-	if derr == nil && (req.RequestID == "" || req.RequestID == id) {
-		if out, done, err := a.leftovers(ctx, id, fp, req, judgedAt(in, a.Now().UTC())); err != nil || done {
+	if derr == nil {
+		at.checkAt = judgedAt(in, a.Now().UTC())
+		if out, done, err := a.leftovers(ctx, at); err != nil || done {
 			return out, err
 		}
 	}
-	return a.fail(ctx, id, fp, req, domain.ErrInternal.Wrap(cause, "the request could not be completed"))
+	return a.fail(ctx, at, domain.ErrInternal.Wrap(cause, "the request could not be completed"))
 }
 
-func (a *Attest) attest(ctx context.Context, id string, req domain.AttestRequest, now, checkAt time.Time) (*attestation, *Outcome, error) {
-	claims, err := req.Validate()
-	if err != nil {
-		return nil, nil, err
+// attest decides the request, filling in at. It returns the request's
+// outcome instead when another delivery of it stored one meanwhile.
+func (a *Attest) attest(ctx context.Context, at *attempt) (*Outcome, error) {
+	var err error
+	if at.claims, err = at.req.Validate(); err != nil {
+		return nil, err
 	}
-	profile, ok := a.View.Profile(req.ProfileID)
+	profile, ok := a.View.Profile(at.req.ProfileID)
 	if !ok {
 		// Created a moment ago through another worker? Catch up once.
 		if err := a.Barrier.CatchUp(ctx); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		if profile, ok = a.View.Profile(req.ProfileID); !ok {
-			return nil, nil, domain.ErrProfileNotFound.With("no trusted token profile %q", req.ProfileID)
+		if profile, ok = a.View.Profile(at.req.ProfileID); !ok {
+			return nil, domain.ErrProfileNotFound.With("no trusted token profile %q", at.req.ProfileID)
 		}
 	}
-	vt, err := a.verify(ctx, profile, req.Token.Reveal(), checkAt)
-	if err != nil {
-		return nil, nil, err
+	at.profile = profile
+	if at.token, err = a.verify(ctx, profile, at.req.Token.Reveal(), at.checkAt); err != nil {
+		return nil, err
 	}
-	minutes := 0
-	if req.SessionDurationMinutes != nil {
-		minutes = *req.SessionDurationMinutes
+	if at.req.SessionDurationMinutes != nil {
+		at.minutes = *at.req.SessionDurationMinutes
 	}
 	var existing *domain.SessionState
-	if !req.SessionToken.Empty() || !req.SessionJWT.Empty() {
-		st, err := a.findSession(ctx, req, now)
+	if !at.req.SessionToken.Empty() || !at.req.SessionJWT.Empty() {
+		st, err := a.book().find(ctx, sessionRef{token: at.req.SessionToken, jwt: at.req.SessionJWT}, at.now, true)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		existing = &st
 	}
-	user, err := a.findUser(ctx, id, profile, vt, now)
-	if err != nil {
-		return nil, nil, err
+	if at.user, err = a.findUser(ctx, at); err != nil {
+		return nil, err
 	}
-	if existing != nil && existing.Session.UserID != user.UserID {
-		return nil, nil, domain.ErrUserIDMismatch.With("the session belongs to another user than the token's")
+	if existing != nil && existing.Session.UserID != at.user.UserID {
+		return nil, domain.ErrUserIDMismatch.With("the session belongs to another user than the token's")
 	}
 	// The replay claim is the commit point for the token: every refusal
 	// that does not depend on it has been made above.
 	// Judged at checkAt, like the token's times: a claim live then is a
 	// replay even if it has expired since.
-	holder, inserted, err := a.Replays.Claim(ctx, profile.ProfileID, vt.TokenID, id, vt.ExpiresAt.Add(a.Skew), checkAt)
+	holder, inserted, err := a.Replays.Claim(ctx, profile.ProfileID, at.token.TokenID, at.id, at.token.ExpiresAt.Add(a.Skew), at.checkAt)
 	if err != nil {
-		return nil, nil, fmt.Errorf("claim token id: %w", err)
+		return nil, fmt.Errorf("claim token id: %w", err)
 	}
 	if !inserted {
 		// Only a conflict reaches the store here: a repeated request
 		// answers with its first outcome, another request is a replay.
-		o, ok, err := a.Done.Outcomes.Get(ctx, "attest:"+id)
+		o, ok, err := a.Done.Outcomes.Get(ctx, at.key())
 		switch {
 		case err != nil:
-			return nil, nil, fmt.Errorf("look up outcome: %w", err)
+			return nil, fmt.Errorf("look up outcome: %w", err)
 		case ok:
-			return nil, &o, nil
-		case holder != id:
-			return nil, nil, domain.ErrTokenReplayed.With("token id already used for this profile")
+			return &o, nil
+		case holder != at.id:
+			return nil, domain.ErrTokenReplayed.With("token id already used for this profile")
 		}
 	}
-	res := &attestation{profile: profile, token: vt, user: user}
-	ev := domain.FactorEvidence{ProfileID: profile.ProfileID, TokenID: vt.TokenID}
-	if profile.AttributeMapping.RoleIDs != "" && vt.RoleIDs != nil {
-		ev.Roles = vt.RoleIDs
+	at.evidence = domain.FactorEvidence{ProfileID: profile.ProfileID, TokenID: at.token.TokenID}
+	if profile.AttributeMapping.RoleIDs != "" && at.token.RoleIDs != nil {
+		at.evidence.Roles = at.token.RoleIDs
 	}
 	switch {
 	case existing != nil:
-		st, err := a.attach(ctx, id, req, *existing, ev, claims, now, minutes)
+		st, err := a.attach(ctx, at, *existing)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		res.session = &st
-	case minutes > 0:
-		st, err := a.start(ctx, id, req, user, ev, claims, now, minutes)
+		at.session = &st
+	case at.minutes > 0:
+		st, err := a.start(ctx, at)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		res.session, res.created = &st, true
+		at.session, at.created = &st, true
 	}
-	return res, nil, nil
+	return nil, nil
 }
 
 // verify runs the checklist; an unknown kid on a JWKS profile, after the
@@ -280,40 +301,8 @@ func (a *Attest) verify(ctx context.Context, p domain.Profile, raw string, now t
 	return vt, err
 }
 
-func (a *Attest) findSession(ctx context.Context, req domain.AttestRequest, now time.Time) (domain.SessionState, error) {
-	lookup := func() (domain.SessionState, bool, error) {
-		if !req.SessionToken.Empty() {
-			st, ok := a.View.SessionByToken(req.SessionToken.Reveal())
-			return st, ok, nil
-		}
-		c, err := a.Issuer.ParseJWT(req.SessionJWT.Reveal(), now)
-		if err != nil {
-			return domain.SessionState{}, false, err
-		}
-		st, ok := a.View.Session(c.SessionID)
-		return st, ok, nil
-	}
-	st, ok, err := lookup()
-	if err != nil {
-		return st, err
-	}
-	if !ok {
-		// Made a moment ago by another worker? Catch up once.
-		if err := a.Barrier.CatchUp(ctx); err != nil {
-			return st, err
-		}
-		if st, ok, err = lookup(); err != nil {
-			return st, err
-		}
-	}
-	if !ok || !st.Active(now) {
-		return st, domain.ErrSessionNotFound.With("no active session matches")
-	}
-	return st, nil
-}
-
-func (a *Attest) findUser(ctx context.Context, id string, p domain.Profile, vt *domain.VerifiedToken, now time.Time) (domain.User, error) {
-	email, err := domain.NormalizeEmail(vt.Email)
+func (a *Attest) findUser(ctx context.Context, at *attempt) (domain.User, error) {
+	email, err := domain.NormalizeEmail(at.token.Email)
 	if err != nil {
 		return domain.User{}, domain.ErrInvalidClaims.With("the token's email is not a valid address")
 	}
@@ -325,10 +314,10 @@ func (a *Attest) findUser(ctx context.Context, id string, p domain.Profile, vt *
 		u, ok = a.View.UserByEmail(email)
 	}
 	if !ok {
-		if !p.CanJITProvision {
+		if !at.profile.CanJITProvision {
 			return domain.User{}, domain.ErrUserNotFound.With("no user has the token's email")
 		}
-		if u, err = a.provision(ctx, id, email, vt, now); err != nil {
+		if u, err = a.provision(ctx, at, email); err != nil {
 			return domain.User{}, err
 		}
 	}
@@ -344,8 +333,8 @@ func (a *Attest) findUser(ctx context.Context, id string, p domain.Profile, vt *
 // user.created is recorded under the request (an outbox) before the user is
 // written, so a retry, or Abandon, announces a user an earlier delivery
 // wrote.
-func (a *Attest) provision(ctx context.Context, id, email string, vt *domain.VerifiedToken, now time.Time) (domain.User, error) {
-	u, err := domain.NewJITUser(vt.Email, vt.ExternalUserID, now)
+func (a *Attest) provision(ctx context.Context, at *attempt, email string) (domain.User, error) {
+	u, err := domain.NewJITUser(at.token.Email, at.token.ExternalUserID, at.now)
 	if err != nil {
 		return domain.User{}, err
 	}
@@ -371,13 +360,13 @@ func (a *Attest) provision(ctx context.Context, id, email string, vt *domain.Ver
 		// version of the same record (racing workers write the same one).
 		u.Version = version + 1
 	}
-	e, err := domain.NewEvent(domain.EventID("jit-user", fmt.Sprintf("%s#%d", u.UserID, u.Version)), domain.EventUserCreated, u.UserID, now, UserEventData{User: &u})
+	e, err := domain.NewEvent(domain.EventID("jit-user", fmt.Sprintf("%s#%d", u.UserID, u.Version)), domain.EventUserCreated, u.UserID, at.now, UserEventData{User: &u})
 	if err != nil {
 		return domain.User{}, err
 	}
 	// A retry of this request finds its first attempt's record, and
 	// writes and announces that one.
-	rec, _, err := a.Done.Outcomes.Record(ctx, Outcome{Key: jitKey(id), StatusCode: 200, Event: e, CreatedAt: now})
+	rec, _, err := a.Done.Outcomes.Record(ctx, Outcome{Key: jitKey(at.id), StatusCode: 200, Event: e, CreatedAt: at.now})
 	if err != nil {
 		return domain.User{}, fmt.Errorf("record user.created: %w", err)
 	}
@@ -394,109 +383,126 @@ func (a *Attest) provision(ctx context.Context, id, email string, vt *domain.Ver
 	return u, nil
 }
 
-func (a *Attest) start(ctx context.Context, id string, req domain.AttestRequest, user domain.User, ev domain.FactorEvidence, claims map[string]any, now time.Time, minutes int) (domain.SessionState, error) {
+func (a *Attest) start(ctx context.Context, at *attempt) (domain.SessionState, error) {
 	// Fixed by the request id and the token: a retry finds its own session,
 	// a later request reusing the id gets another one.
-	sid := startedSessionID(id, req.Token.Reveal())
-	s := domain.NewSession(sid, user.UserID, ev, claims, now, minutes)
-	if err := domain.CheckClaimsSize(s.CustomClaims); err != nil {
+	sid := startedSessionID(at.id, at.req.Token.Reveal())
+	s := domain.NewSession(sid, at.user.UserID, at.evidence, at.claims, at.now, at.minutes)
+	claims, err := domain.EncodeClaims(s.CustomClaims)
+	if err != nil {
 		return domain.SessionState{}, err
 	}
 	st := domain.SessionState{Session: s, Revision: 1}
-	stored, by, err := a.Sessions.InsertRevision(ctx, st, id)
+	stored, by, err := a.Sessions.InsertRevision(ctx, st, at.id)
 	switch {
-	case errors.Is(err, ErrConflict) && by == id:
-		st = stored // an earlier attempt of this request made it
+	case errors.Is(err, ErrConflict) && by == at.id:
+		// An earlier attempt of this request made it.
+		a.View.PutSession(stored)
+		return stored, nil
 	case err != nil:
 		return domain.SessionState{}, fmt.Errorf("insert session: %w", err)
 	}
-	a.View.PutSession(st)
+	a.View.putSession(st, claims)
 	return st, nil
 }
 
-// attach adds the factor to an existing session. Concurrent changes to one
-// session meet on the unique (session, revision) key; the loser catches up
-// and tries again on the newer revision.
-func (a *Attest) attach(ctx context.Context, id string, req domain.AttestRequest, cur domain.SessionState, ev domain.FactorEvidence, claims map[string]any, now time.Time, minutes int) (domain.SessionState, error) {
-	for range 5 {
-		next := domain.AttachFactor(cur.Session, ev, claims, now, minutes)
-		if err := domain.CheckClaimsSize(next.CustomClaims); err != nil {
-			return domain.SessionState{}, err
-		}
-		st := domain.SessionState{Session: next, Revision: cur.Revision + 1}
-		stored, by, err := a.Sessions.InsertRevision(ctx, st, id)
-		switch {
-		case err == nil:
+// attach adds the factor to an existing session (see sessionBook.change).
+// A revision an earlier attempt of this request stored is its own; one
+// another request stored is applied to the view (its event may not be out
+// yet; one of the sessions service's is published first, see announce),
+// and the factor is added again on it unless the session ended.
+func (a *Attest) attach(ctx context.Context, at *attempt, cur domain.SessionState) (domain.SessionState, error) {
+	st, _, err := a.book().change(ctx, cur, sessionChange{
+		reqID:   at.id,
+		resumes: true,
+		next: func(cur domain.SessionState) (nextRevision, bool, error) {
+			if !cur.Active(at.now) {
+				return nextRevision{}, false, domain.ErrSessionNotFound.With("the session ended")
+			}
+			next := domain.AttachFactor(cur.Session, at.evidence, at.claims, at.now, at.minutes)
+			claims, err := domain.EncodeClaims(next.CustomClaims)
+			if err != nil {
+				return nextRevision{}, false, err
+			}
+			return nextRevision{st: domain.SessionState{Session: next}, claims: claims}, true, nil
+		},
+		lagging: func(ctx context.Context, st domain.SessionState, by string) error {
+			// The sessions service's revision gets its event, as the
+			// sessions service would publish it; another request's is
+			// applied to the view as it is.
+			if err := a.book().announce(ctx, st, by, at.now); err != nil {
+				return err
+			}
 			a.View.PutSession(st)
-			return st, nil
-		case !errors.Is(err, ErrConflict):
-			return domain.SessionState{}, fmt.Errorf("insert session revision: %w", err)
-		case by == id:
-			a.View.PutSession(stored)
-			return stored, nil
-		}
-		a.View.PutSession(stored)
-		if err := a.Barrier.CatchUp(ctx); err != nil {
-			return domain.SessionState{}, err
-		}
-		latest, ok := a.View.Session(cur.Session.SessionID)
-		if !ok || !latest.Active(now) {
-			return domain.SessionState{}, domain.ErrSessionNotFound.With("the session ended")
-		}
-		cur = latest
-		if cur.Revision < stored.Revision {
-			cur = stored
-		}
-	}
-	return domain.SessionState{}, errors.New("session changed too often concurrently; retrying")
+			return nil
+		},
+	})
+	return st, err
 }
 
-func (a *Attest) succeed(ctx context.Context, id, fp string, req domain.AttestRequest, res *attestation, now time.Time) (Output, error) {
-	data := AttestEventData{
-		RequestID: id, ProfileID: res.profile.ProfileID, UserID: res.user.UserID,
-		TokenID: res.token.TokenID, TokenSHA256: tokenSHA256(req.Token.Reveal()),
+func (a *Attest) succeed(ctx context.Context, at *attempt) (Output, error) {
+	d := draft{
+		o: Outcome{Key: at.key(), Fingerprint: at.fp, StatusCode: 200, CreatedAt: at.now},
+		data: AttestEventData{
+			RequestID: at.id, ProfileID: at.profile.ProfileID, UserID: at.user.UserID,
+			TokenID: at.token.TokenID, TokenSHA256: tokenSHA256(at.req.Token.Reveal()),
+		},
+		reply: AttestReply{StatusCode: 200, RequestID: at.id, UserID: at.user.UserID, User: &at.user},
+		typ:   domain.EventAttestVerified, subject: at.user.UserID,
 	}
-	reply := AttestReply{StatusCode: 200, RequestID: id, UserID: res.user.UserID, User: &res.user}
-	o := Outcome{Key: "attest:" + id, Fingerprint: fp, StatusCode: 200, CreatedAt: now}
-	typ, subject := domain.EventAttestVerified, res.user.UserID
-	if res.session != nil {
-		s := res.session.Session
-		data.Session, data.SessionRevision, reply.Session = &s, res.session.Revision, &s
-		typ, subject, o.SessionID = domain.EventSessionUpdated, s.SessionID, s.SessionID
-		o.SecretsUntil = res.token.ExpiresAt.Add(a.Skew)
-		if res.created {
-			typ = domain.EventSessionCreated
+	if at.session != nil {
+		s := at.session.Session
+		d.data.Session, d.data.SessionRevision, d.reply.Session = &s, at.session.Revision, &s
+		d.typ, d.subject, d.o.SessionID = domain.EventSessionUpdated, s.SessionID, s.SessionID
+		d.o.SecretsUntil = at.token.ExpiresAt.Add(a.Skew)
+		if at.created {
+			d.typ = domain.EventSessionCreated
 		}
 	}
-	return a.complete(ctx, o, typ, subject, data, reply)
+	return a.complete(ctx, d)
 }
 
-func (a *Attest) fail(ctx context.Context, id, fp string, req domain.AttestRequest, cause error) (Output, error) {
+func (a *Attest) fail(ctx context.Context, at *attempt, cause error) (Output, error) {
 	e := domain.AsError(cause)
-	data := AttestEventData{RequestID: id, ProfileID: req.ProfileID, StatusCode: e.Status, ErrorType: e.Code, ErrorMessage: e.Message}
-	if len(req.ProfileID) > 128 {
-		data.ProfileID = ""
-	}
-	if !req.Token.Empty() {
-		data.TokenSHA256 = tokenSHA256(req.Token.Reveal())
-	}
-	reply := AttestReply{StatusCode: e.Status, RequestID: id, ErrorType: e.Code, ErrorMessage: e.Message}
 	// The subject is the profile when there is one; with none (the request
 	// did not decode) it is omitted: the contract's subject is a session,
 	// profile or user id, never a request id.
-	o := Outcome{Key: "attest:" + id, Fingerprint: fp, StatusCode: e.Status, ErrorType: e.Code, CreatedAt: a.Now()}
-	return a.complete(ctx, o, domain.EventAttestFailed, data.ProfileID, data, reply)
+	d := draft{
+		o:     Outcome{Key: at.key(), Fingerprint: at.fp, StatusCode: e.Status, ErrorType: e.Code, CreatedAt: a.Now()},
+		data:  AttestEventData{RequestID: at.id, ProfileID: at.req.ProfileID, StatusCode: e.Status, ErrorType: e.Code, ErrorMessage: e.Message},
+		reply: AttestReply{StatusCode: e.Status, RequestID: at.id, ErrorType: e.Code, ErrorMessage: e.Message},
+		typ:   domain.EventAttestFailed,
+	}
+	if len(at.req.ProfileID) > 128 {
+		d.data.ProfileID = ""
+	}
+	if !at.req.Token.Empty() {
+		d.data.TokenSHA256 = tokenSHA256(at.req.Token.Reveal())
+	}
+	d.subject = d.data.ProfileID
+	return a.complete(ctx, d)
 }
 
-// complete fills in o's event and reply, makes o the request's outcome
-// (unless one is stored already) and sends the stored one.
-func (a *Attest) complete(ctx context.Context, o Outcome, typ, subject string, data AttestEventData, reply AttestReply) (Output, error) {
-	data.Position, data.ReplyRefused = positionOf(ctx), replyRefused(ctx)
-	ev, err := domain.NewEvent(domain.EventID("attest", data.RequestID), typ, subject, o.CreatedAt, data)
+// draft is an attest outcome before it is encoded: the outcome without
+// its reply and event, the event's type, subject and data, and the reply
+// (without bearer secrets).
+type draft struct {
+	o            Outcome
+	typ, subject string
+	data         AttestEventData
+	reply        AttestReply
+}
+
+// complete encodes d's event and reply into its outcome, makes that the
+// request's outcome (unless one is stored already) and answers.
+func (a *Attest) complete(ctx context.Context, d draft) (Output, error) {
+	d.data.Position, d.data.ReplyRefused = positionOf(ctx), replyRefused(ctx)
+	ev, err := domain.NewEvent(domain.EventID("attest", d.data.RequestID), d.typ, d.subject, d.o.CreatedAt, d.data)
 	if err != nil {
 		return Output{}, err
 	}
-	if o.Reply, err = json.Marshal(reply); err != nil {
+	o := d.o
+	if o.Reply, err = json.Marshal(d.reply); err != nil {
 		return Output{}, err
 	}
 	o.Event = ev
@@ -504,64 +510,102 @@ func (a *Attest) complete(ctx context.Context, o Outcome, typ, subject string, d
 	if err != nil {
 		return Output{}, err
 	}
-	return a.send(ctx, stored, o.Fingerprint, false, made)
+	if !made {
+		// Another delivery stored the request's outcome first (and
+		// Complete published it).
+		return a.sendStored(ctx, stored, o.Fingerprint)
+	}
+	// The outcome is this delivery's: its event names this message's
+	// position (no attest.repeated), and its reply is d.reply.
+	return a.answer(stored, &d)
 }
 
-// send completes a stored outcome if needed (resume), announces a repeat
-// (Completer.Repeated) and builds the reply,
-// putting back the bearer secrets: the session token (derived from the
-// session id) and a fresh session JWT while the session is active. Only the
-// delivery that made the outcome (made), or a repeat while the trusted
-// token is still valid (o.SecretsUntil), gets them: a copy of a request
-// must not yield a session's secrets long after its token expired.
-func (a *Attest) send(ctx context.Context, o Outcome, fp string, resume, made bool) (Output, error) {
+// sendStored answers from an outcome found stored (a redelivery, a
+// repeated request_id, a request that lost a race to another delivery):
+// it is completed if needed and, when another message made it, announced
+// by an attest.repeated (nothing for a redelivery of the message that made
+// it). A request that is not the one that made it (another fingerprint)
+// gets neither the outcome nor an event of its own.
+func (a *Attest) sendStored(ctx context.Context, o Outcome, fp string) (Output, error) {
 	if o.Fingerprint != "" && o.Fingerprint != fp {
-		// Another request reused this request_id: it gets neither the first
-		// outcome (which may hold a session) nor an event of its own.
-		var r struct {
-			RequestID string `json:"request_id"`
-		}
-		_ = json.Unmarshal(o.Reply, &r)
-		// Its own event is a light attest.repeated flagged
-		// different_request, so that its stream sequence is accounted for.
-		e := domain.ErrInvalidRequest.With("request_id was already used by a different request")
-		if err := a.Done.Repeated(ctx, o, a.Now(), e.Status, e.Code, true); err != nil {
-			return Output{}, err
-		}
-		raw, _ := json.Marshal(AttestReply{StatusCode: e.Status, RequestID: r.RequestID, ErrorType: e.Code, ErrorMessage: e.Message})
-		return Output{Reply: raw, Outcome: Outcome{Key: o.Key, StatusCode: e.Status, ErrorType: e.Code, Reply: raw}}, nil
+		return a.sendDifferent(ctx, o)
 	}
-	if resume {
-		var err error
-		if o, err = a.Done.Resume(ctx, o); err != nil {
-			return Output{}, err
-		}
+	o, err := a.Done.Resume(ctx, o)
+	if err != nil {
+		return Output{}, err
 	}
-	// Answered from an outcome another message made: announced by an
-	// attest.repeated (nothing for a redelivery of the message that made it).
 	if err := a.Done.Repeated(ctx, o, a.Now(), o.StatusCode, "", false); err != nil {
 		return Output{}, err
 	}
-	if o.SessionID == "" || (!made && a.Now().After(o.SecretsUntil)) {
+	return a.answer(o, nil)
+}
+
+// sendDifferent answers another request that reused the request_id of o:
+// invalid_request, and a light attest.repeated flagged different_request
+// so that its stream sequence is accounted for.
+func (a *Attest) sendDifferent(ctx context.Context, o Outcome) (Output, error) {
+	var r struct {
+		RequestID string `json:"request_id"`
+	}
+	_ = json.Unmarshal(o.Reply, &r)
+	e := domain.ErrInvalidRequest.With("request_id was already used by a different request")
+	if err := a.Done.Repeated(ctx, o, a.Now(), e.Status, e.Code, true); err != nil {
+		return Output{}, err
+	}
+	raw, _ := json.Marshal(AttestReply{StatusCode: e.Status, RequestID: r.RequestID, ErrorType: e.Code, ErrorMessage: e.Message})
+	return Output{Reply: raw, Outcome: Outcome{Key: o.Key, StatusCode: e.Status, ErrorType: e.Code, Reply: raw}}, nil
+}
+
+// answer builds the reply to the request of outcome o, putting back the
+// bearer secrets: the session token (derived from the session id) and a
+// fresh session JWT while the session is active. Only the delivery that
+// made the outcome (made: its draft, as encoded in o), or a repeat while
+// the trusted token is still valid (o.SecretsUntil), gets them: a copy of
+// a request must not yield a session's secrets long after its token
+// expired. The reply with secrets is encoded from made's reply, or else
+// from the stored reply decoded; the JWT is minted from made's session
+// while the view holds that revision, or else from the view's.
+func (a *Attest) answer(o Outcome, made *draft) (Output, error) {
+	now := a.Now()
+	if o.SessionID == "" || (made == nil && now.After(o.SecretsUntil)) {
 		return Output{Reply: o.Reply, Outcome: o}, nil
 	}
 	var r AttestReply
-	if err := json.Unmarshal(o.Reply, &r); err != nil {
+	if made != nil {
+		r = made.reply
+	} else if err := decodeReply(o.Reply, &r); err != nil {
 		return Output{}, fmt.Errorf("decode stored reply: %w", err)
 	}
 	r.SessionToken = a.Issuer.SessionToken(o.SessionID).Reveal()
-	if st, ok := a.View.Session(o.SessionID); ok && st.Active(a.Now()) && r.Session != nil {
-		jwt, err := a.Issuer.MintJWT(st.Session, a.Now())
-		if err != nil {
-			return Output{}, err
+	if r.Session != nil {
+		var s *domain.Session
+		if made != nil && a.View.holdsActive(o.SessionID, made.data.SessionRevision, now) {
+			s = r.Session
+		} else if st, ok := a.View.Session(o.SessionID); ok && st.Active(now) {
+			s = &st.Session
 		}
-		r.SessionJWT = jwt.Reveal()
+		if s != nil {
+			jwt, err := a.Issuer.MintJWT(*s, now)
+			if err != nil {
+				return Output{}, err
+			}
+			r.SessionJWT = jwt.Reveal()
+		}
 	}
 	raw, err := json.Marshal(r)
 	if err != nil {
 		return Output{}, err
 	}
 	return Output{Reply: raw, Outcome: o}, nil
+}
+
+// decodeReply decodes a stored reply with its numbers as json.Number, as
+// requests are decoded, so that encoding it again gives the numbers (in
+// custom claims, trusted metadata) as they were.
+func decodeReply(raw []byte, r *AttestReply) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	return dec.Decode(r)
 }
 
 func tokenSHA256(raw string) string {

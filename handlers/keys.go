@@ -74,7 +74,7 @@ func NewKeyRotation(v *View, b Barrier, done *Completer, now func() time.Time, k
 func (h *KeyRotation) Handle(ctx context.Context, in Input) (Output, error) {
 	ctx = withPosition(ctx, in)
 	var cmd domain.KeysCommand
-	return h.handle(ctx, "keys", in, &cmd, func() string { return cmd.ChangeID }, func() error { return cmd.Validate() },
+	return h.handle(ctx, command{"keys", in, &cmd, func() string { return cmd.ChangeID }}, func() error { return cmd.Validate() },
 		func(id string) (Output, error) { return h.apply(ctx, id) },
 		func(id string, err error) (Output, error) { return h.reject(ctx, id, err) })
 }
@@ -85,7 +85,7 @@ func (h *KeyRotation) Handle(ctx context.Context, in Input) (Output, error) {
 func (h *KeyRotation) Abandon(ctx context.Context, in Input, cause error) (Output, error) {
 	ctx = withPosition(ctx, in)
 	var cmd domain.KeysCommand
-	return h.abandon(ctx, "keys", in, &cmd, func() string { return cmd.ChangeID }, cause,
+	return h.abandon(ctx, command{"keys", in, &cmd, func() string { return cmd.ChangeID }}, cause,
 		func(id string, err error) (Output, error) {
 			key, prev, ok, ferr := h.Keys.Rotated(ctx, id)
 			switch {
@@ -108,14 +108,14 @@ func (h *KeyRotation) apply(ctx context.Context, id string) (Output, error) {
 
 func (h *KeyRotation) rotated(ctx context.Context, id string, key, prev domain.KeyInfo) (Output, error) {
 	key.State, prev.State = "", ""
-	return h.finish(ctx, "keys", id, 200, domain.EventKeysRotated, key.KID,
-		KeysEventData{ChangeID: id, Trigger: TriggerCommand, Key: &key, PreviousKey: &prev, StatusCode: 200})
+	return h.finish(ctx, "keys", id, adminEvent{200, domain.EventKeysRotated, key.KID,
+		KeysEventData{ChangeID: id, Trigger: TriggerCommand, Key: &key, PreviousKey: &prev, StatusCode: 200}})
 }
 
 func (h *KeyRotation) reject(ctx context.Context, id string, cause error) (Output, error) {
-	return h.rejectWith(ctx, "keys", id, "", domain.EventKeysRejected, cause, func(e *domain.Error, _ string) any {
+	return h.rejectWith(ctx, "keys", id, cause, refusal{domain.EventKeysRejected, "", func(e *domain.Error, _ string) any {
 		return KeysEventData{ChangeID: id, StatusCode: e.Status, ErrorType: e.Code, ErrorMessage: e.Message}
-	})
+	}})
 }
 
 // KeysListRequest is the request of reads.keys.list: {} (no member).

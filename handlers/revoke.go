@@ -19,10 +19,10 @@ import (
 // for one (attest publishes its revisions' events itself).
 const svcPrefix = "svc#"
 
-// changeAs inserts the next revision of a session as reqID, publishes its
-// event, then applies it to the view. edit makes the next state from the
-// current one, or returns false when there is nothing to change (then
-// changed is false and nothing is written).
+// changeAs is a change to a session by the sessions service as reqID:
+// edit makes the next state from the current one, or returns false when
+// there is nothing to change (then nothing is written). The revision's
+// event, of type typ, is published before the view applies it.
 //
 // The view applies a revision only once its event is out, so a revision
 // the view lacks after a catch-up may be one whose event was never
@@ -33,42 +33,21 @@ const svcPrefix = "svc#"
 // if that writer got there too), before edit runs again on it. So a
 // revocation answered 200 always has its one event, and a session revoked
 // meanwhile is not revoked twice.
-func (h *Sessions) changeAs(ctx context.Context, cur domain.SessionState, now time.Time, reqID string,
-	edit func(*domain.SessionState) bool, typ string) (st domain.SessionState, changed bool, err error) {
-	id := cur.Session.SessionID
-	for range 5 {
-		next := cur
-		if !edit(&next) {
-			return cur, false, nil
-		}
-		next.Revision = cur.Revision + 1
-		stored, by, err := h.Sessions.InsertRevision(ctx, next, reqID)
-		if err == nil {
-			if err := h.publishRetrying(ctx, next, typ, reqID, now); err != nil {
-				return domain.SessionState{}, false, err
-			}
-			h.View.PutSession(next)
-			return next, true, nil
-		}
-		if !errors.Is(err, ErrConflict) {
-			return domain.SessionState{}, false, fmt.Errorf("insert session revision: %w", err)
-		}
-		if err := h.Barrier.CatchUp(ctx); err != nil {
-			return domain.SessionState{}, false, err
-		}
-		cur, _ = h.View.Session(id)
-		if cur.Revision < stored.Revision {
-			// Its event is not in the stream (yet).
-			if strings.HasPrefix(by, svcPrefix) {
-				if err := h.publishRetrying(ctx, stored, eventTypeOf(stored), by, now); err != nil {
-					return domain.SessionState{}, false, err
-				}
-				h.View.PutSession(stored)
-			}
-			cur = stored
-		}
+func (h *Sessions) changeAs(reqID, typ string, now time.Time, edit func(*domain.SessionState) (bool, error)) sessionChange {
+	return sessionChange{
+		reqID: reqID,
+		next: func(cur domain.SessionState) (nextRevision, bool, error) {
+			next := nextRevision{st: cur}
+			ok, err := edit(&next.st)
+			return next, ok, err
+		},
+		stored: func(ctx context.Context, st domain.SessionState) error {
+			return h.book().publishRetrying(ctx, st, typ, reqID, now)
+		},
+		lagging: func(ctx context.Context, st domain.SessionState, by string) error {
+			return h.book().announce(ctx, st, by, now)
+		},
 	}
-	return domain.SessionState{}, false, errors.New("session changed too often concurrently")
 }
 
 // eventTypeOf is the event a sessions-service revision was written with.
@@ -79,8 +58,23 @@ func eventTypeOf(st domain.SessionState) string {
 	return domain.EventSessionUpdated
 }
 
+// announce publishes the event of a revision the sessions service stored
+// (by) that a catch-up did not bring to the view (see changeAs), and
+// applies it to the view. A revision another request stored is left to
+// that request, whose outcome announces it.
+func (b sessionBook) announce(ctx context.Context, st domain.SessionState, by string, now time.Time) error {
+	if !strings.HasPrefix(by, svcPrefix) {
+		return nil
+	}
+	if err := b.publishRetrying(ctx, st, eventTypeOf(st), by, now); err != nil {
+		return err
+	}
+	b.view.PutSession(st)
+	return nil
+}
+
 // publishRetrying publishes a revision's event, trying three times.
-func (h *Sessions) publishRetrying(ctx context.Context, st domain.SessionState, typ, reqID string, now time.Time) error {
+func (b sessionBook) publishRetrying(ctx context.Context, st domain.SessionState, typ, reqID string, now time.Time) error {
 	var err error
 	for attempt := range 3 {
 		if attempt > 0 {
@@ -90,11 +84,26 @@ func (h *Sessions) publishRetrying(ctx context.Context, st domain.SessionState, 
 			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
 			}
 		}
-		if err = h.publish(ctx, st, typ, reqID, now); err == nil {
+		if err = b.publish(ctx, st, typ, reqID, now); err == nil {
 			return nil
 		}
 	}
 	return err
+}
+
+// publish publishes the event of a revision the sessions service stored as
+// reqID, under the id derived from reqID.
+func (b sessionBook) publish(ctx context.Context, st domain.SessionState, typ, reqID string, now time.Time) error {
+	s := st.Session
+	var data any = AttestEventData{RequestID: reqID, UserID: s.UserID, Session: &s, SessionRevision: st.Revision}
+	if typ == domain.EventSessionRevoked {
+		data = SessionRevokedData{SessionID: s.SessionID, UserID: s.UserID, Session: &s, SessionRevision: st.Revision}
+	}
+	ev, err := domain.NewEvent(domain.EventID("session", reqID), typ, s.SessionID, now, data)
+	if err != nil {
+		return err
+	}
+	return b.pub.PublishEvent(ctx, ev)
 }
 
 // revoke ends one session: the next revision, marked revoked, and its one
@@ -102,13 +111,13 @@ func (h *Sessions) publishRetrying(ctx context.Context, st domain.SessionState, 
 // session id, token or JWT; every session of a user; a user deleted or made
 // inactive). A session found revoked is left as it is (changed false).
 func (h *Sessions) revoke(ctx context.Context, st domain.SessionState, now time.Time, reqID string) (domain.SessionState, bool, error) {
-	return h.changeAs(ctx, st, now, reqID, func(s *domain.SessionState) bool {
+	return h.book().change(ctx, st, h.changeAs(reqID, domain.EventSessionRevoked, now, func(s *domain.SessionState) (bool, error) {
 		if s.Revoked {
-			return false
+			return false, nil
 		}
 		s.Revoked = true
-		return true
-	}, domain.EventSessionRevoked)
+		return true, nil
+	}))
 }
 
 // endSessions revokes every active session of userID that the view holds

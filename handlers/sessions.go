@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/tat-worker/attest/domain"
@@ -70,7 +69,7 @@ func (h *Sessions) Authenticate(ctx context.Context, data []byte) SessionReply {
 			return errorReply(err)
 		}
 	}
-	st, err := h.find(ctx, "", req.SessionToken, req.SessionJWT, now)
+	st, err := h.book().find(ctx, sessionRef{token: req.SessionToken, jwt: req.SessionJWT}, now, true)
 	if err != nil {
 		return errorReply(err)
 	}
@@ -79,11 +78,17 @@ func (h *Sessions) Authenticate(ctx context.Context, data []byte) SessionReply {
 		return errorReply(domain.ErrSessionNotFound.With("the session's user is not active"))
 	}
 	if req.SessionDurationMinutes != nil {
-		st, err = h.change(ctx, st, now, func(s *domain.SessionState) {
+		// A session ended meanwhile (a revocation won the revision) is not
+		// extended.
+		extend := h.changeAs(svcPrefix+domain.NewUUID(), domain.EventSessionUpdated, now, func(s *domain.SessionState) (bool, error) {
+			if !s.Active(now) {
+				return false, domain.ErrSessionNotFound.With("the session ended")
+			}
 			s.Session.ExpiresAt = now.Truncate(time.Second).Add(time.Duration(*req.SessionDurationMinutes) * time.Minute)
 			s.Session.LastAccessedAt = now.Truncate(time.Second)
-		}, domain.EventSessionUpdated)
-		if err != nil {
+			return true, nil
+		})
+		if st, _, err = h.book().change(ctx, st, extend); err != nil {
 			return errorReply(err)
 		}
 	}
@@ -123,7 +128,7 @@ func (h *Sessions) Revoke(ctx context.Context, data []byte) SessionReply {
 		return h.revokeUser(ctx, req.UserID)
 	}
 	now := h.Now().UTC()
-	st, err := h.find(ctx, req.SessionID, req.SessionToken, req.SessionJWT, time.Time{})
+	st, err := h.book().find(ctx, sessionRef{id: req.SessionID, token: req.SessionToken, jwt: req.SessionJWT}, now, false)
 	if err != nil {
 		return errorReply(err)
 	}
@@ -131,68 +136,6 @@ func (h *Sessions) Revoke(ctx context.Context, data []byte) SessionReply {
 		return errorReply(err)
 	}
 	return SessionReply{StatusCode: 200, Session: &st.Session}
-}
-
-// find resolves a session; with a zero now it accepts ended sessions too.
-func (h *Sessions) find(ctx context.Context, id string, token, jwt domain.Secret, now time.Time) (domain.SessionState, error) {
-	lookup := func() (domain.SessionState, bool, error) {
-		switch {
-		case id != "":
-			st, ok := h.View.Session(id)
-			return st, ok, nil
-		case !token.Empty():
-			st, ok := h.View.SessionByToken(token.Reveal())
-			return st, ok, nil
-		case !jwt.Empty():
-			c, err := h.Issuer.ParseJWT(jwt.Reveal(), h.Now())
-			if err != nil {
-				return domain.SessionState{}, false, err
-			}
-			st, ok := h.View.Session(c.SessionID)
-			return st, ok, nil
-		}
-		return domain.SessionState{}, false, domain.ErrInvalidRequest.With("session_token or session_jwt is required")
-	}
-	st, ok, err := lookup()
-	if err == nil && !ok {
-		if err = h.Barrier.CatchUp(ctx); err == nil {
-			st, ok, err = lookup()
-		}
-	}
-	if err != nil {
-		return st, err
-	}
-	if !ok || (!now.IsZero() && !st.Active(now)) {
-		return st, domain.ErrSessionNotFound.With("no active session matches")
-	}
-	return st, nil
-}
-
-// change inserts the next revision of a session as a new request of the
-// sessions service (see changeAs).
-func (h *Sessions) change(ctx context.Context, cur domain.SessionState, now time.Time, edit func(*domain.SessionState), typ string) (domain.SessionState, error) {
-	st, _, err := h.changeAs(ctx, cur, now, svcPrefix+domain.NewUUID(), func(s *domain.SessionState) bool { edit(s); return true }, typ)
-	return st, err
-}
-
-func (h *Sessions) publish(ctx context.Context, st domain.SessionState, typ, reqID string, now time.Time) error {
-	s := st.Session
-	var data any = AttestEventData{RequestID: reqID, UserID: s.UserID, Session: &s, SessionRevision: st.Revision}
-	if typ == domain.EventSessionRevoked {
-		data = SessionRevokedData{SessionID: s.SessionID, UserID: s.UserID, Session: &s, SessionRevision: st.Revision}
-	}
-	ev, err := domain.NewEvent(domain.EventID("session", reqID), typ, s.SessionID, now, data)
-	if err != nil {
-		return err
-	}
-	return h.Pub.PublishEvent(ctx, ev)
-}
-
-// JWKS returns the public keys that verify session JWTs at now, as a JWK
-// set.
-func JWKS(is *domain.Issuer, now time.Time) json.RawMessage {
-	b, _ := json.Marshal(is.PublicJWKS(now))
-	return b
 }
 
 func errorReply(err error) SessionReply {

@@ -54,7 +54,7 @@ func (h *UserChange) store(ctx context.Context, e domain.Event) error {
 func (h *UserChange) Handle(ctx context.Context, in Input) (Output, error) {
 	ctx = withReplyRefused(withPosition(ctx, in), in)
 	var cmd domain.UserCommand
-	out, err := h.handle(ctx, "user", in, &cmd, func() string { return cmd.ChangeID }, func() error { return cmd.Validate() },
+	out, err := h.handle(ctx, command{"user", in, &cmd, func() string { return cmd.ChangeID }}, func() error { return cmd.Validate() },
 		func(id string) (Output, error) { return h.apply(ctx, id, cmd) },
 		func(id string, err error) (Output, error) { return h.reject(ctx, id, cmd, err) })
 	return h.endSessions(ctx, out, err)
@@ -64,7 +64,7 @@ func (h *UserChange) Handle(ctx context.Context, in Input) (Output, error) {
 func (h *UserChange) Abandon(ctx context.Context, in Input, cause error) (Output, error) {
 	ctx = withReplyRefused(withPosition(ctx, in), in)
 	var cmd domain.UserCommand
-	out, err := h.abandon(ctx, "user", in, &cmd, func() string { return cmd.ChangeID }, cause,
+	out, err := h.abandon(ctx, command{"user", in, &cmd, func() string { return cmd.ChangeID }}, cause,
 		func(id string, err error) (Output, error) { return h.reject(ctx, id, cmd, err) })
 	return h.endSessions(ctx, out, err)
 }
@@ -80,7 +80,7 @@ func (h *UserChange) apply(ctx context.Context, id string, cmd domain.UserComman
 			return Output{}, err
 		}
 		cur.Version, cur.UpdatedAt = cur.Version+1, now
-		return h.finish(ctx, "user", id, 200, domain.EventUserDeleted, cur.UserID, UserEventData{ChangeID: id, User: &cur, StatusCode: 200})
+		return h.finish(ctx, "user", id, adminEvent{200, domain.EventUserDeleted, cur.UserID, UserEventData{ChangeID: id, User: &cur, StatusCode: 200}})
 	}
 	spec := *cmd.User
 	if spec.UserID == "" {
@@ -111,7 +111,7 @@ func (h *UserChange) apply(ctx context.Context, id string, cmd domain.UserComman
 	if live {
 		typ = domain.EventUserUpdated
 	}
-	return h.finish(ctx, "user", id, 200, typ, u.UserID, UserEventData{ChangeID: id, User: &u, StatusCode: 200})
+	return h.finish(ctx, "user", id, adminEvent{200, typ, u.UserID, UserEventData{ChangeID: id, User: &u, StatusCode: 200}})
 }
 
 // claimAll claims each address for userID. An address held by another live
@@ -153,7 +153,7 @@ func (h *UserChange) reject(ctx context.Context, id string, cmd domain.UserComma
 	if cmd.User != nil && uid == "" {
 		uid = cmd.User.UserID
 	}
-	return h.rejectWith(ctx, "user", id, uid, domain.EventUserRejected, cause, func(e *domain.Error, uid string) any {
+	return h.rejectWith(ctx, "user", id, cause, refusal{domain.EventUserRejected, uid, func(e *domain.Error, uid string) any {
 		return UserEventData{ChangeID: id, UserID: uid, StatusCode: e.Status, ErrorType: e.Code, ErrorMessage: e.Message}
-	})
+	}})
 }

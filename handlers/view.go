@@ -202,7 +202,11 @@ func emailKey(email string) (string, bool) {
 }
 
 // PutSession applies a session state if its revision is newer.
-func (v *View) PutSession(st domain.SessionState) {
+func (v *View) PutSession(st domain.SessionState) { v.putSession(st, nil) }
+
+// putSession is PutSession for a state whose custom claims the caller has
+// encoded already (claims, as json.Marshal gives them; nil: not encoded).
+func (v *View) putSession(st domain.SessionState, claims []byte) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	id := st.Session.SessionID
@@ -210,7 +214,7 @@ func (v *View) PutSession(st domain.SessionState) {
 	if ok && cur.revision >= st.Revision {
 		return
 	}
-	r := v.packSession(st)
+	r := v.packSession(st, claims)
 	if ok {
 		r.id = cur.id
 		*cur = *r // in place: the by-token entry keeps pointing at it
@@ -219,6 +223,15 @@ func (v *View) PutSession(st domain.SessionState) {
 	v.sessions[r.id] = r
 	v.byToken[keyOfToken(v.tokenOf(id))] = r
 	v.indexUserSession(r.userID, r.id)
+}
+
+// holdsActive reports whether the view holds session id at revision rev
+// exactly (so what Session returns is that revision), active at now.
+func (v *View) holdsActive(id string, rev int64, now time.Time) bool {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	r, ok := v.sessions[id]
+	return ok && r.revision == rev && !r.revoked && now.Before(r.expires.time())
 }
 
 // Sweep forgets sessions that ended before cutoff.

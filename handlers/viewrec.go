@@ -242,7 +242,7 @@ type factorRec struct {
 	tat      bool // has a trusted_auth_token_factor
 }
 
-func (v *View) packSession(st domain.SessionState) *sessionRec {
+func (v *View) packSession(st domain.SessionState, claims []byte) *sessionRec {
 	s := st.Session
 	r := &sessionRec{id: strings.Clone(s.SessionID), userID: v.userIDCopy(s.UserID),
 		started: toStamp(s.StartedAt), accessed: toStamp(s.LastAccessedAt), expires: toStamp(s.ExpiresAt),
@@ -255,6 +255,8 @@ func (v *View) packSession(st domain.SessionState) *sessionRec {
 	case s.CustomClaims == nil:
 	case len(s.CustomClaims) == 0:
 		r.claims = "{}"
+	case claims != nil:
+		r.claims = string(claims)
 	default:
 		// Claims that reach a session were encoded already (the size
 		// check, the store), so this cannot fail.

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/nats-io/nats.go"
@@ -22,7 +21,7 @@ type eventPublisher struct {
 
 // PublishEvent returns once the stream has stored the event (or had it).
 func (p *eventPublisher) PublishEvent(ctx context.Context, e domain.Event) error {
-	body, err := json.Marshal(e)
+	body, err := e.Encode() // encoded once, by domain.NewEvent
 	if err != nil {
 		return err
 	}
