@@ -51,7 +51,7 @@ func (m outcomeModel) domain() (domain.Outcome, error) {
 
 // Record inserts o under its key; when one is there, it returns that one.
 func (s *Store) Record(ctx context.Context, o domain.Outcome) (domain.Outcome, bool, error) {
-	ev, err := json.Marshal(o.Event)
+	ev, err := o.Event.Encode()
 	if err != nil {
 		return o, false, err
 	}
