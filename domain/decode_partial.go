@@ -3,9 +3,7 @@ package domain
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"reflect"
 	"strings"
@@ -23,10 +21,11 @@ import (
 // needs a few fields of an event with many more (the audit, the view's
 // "already held?" check). It keeps DecodeStrictBus's bounds: at most
 // maxBytes (0: MaxBusJSONBytes), valid UTF-8, nesting at most
-// maxBusJSONDepth (both checked by linear passes before anything is
-// decoded), exactly one value and nothing after it. Within every object it
-// reads into a struct (v's, and those of fields that are structs, pointers
-// to structs, or slices and arrays of them):
+// maxBusJSONDepth, exactly one JSON value and nothing after it, all
+// checked by linear passes (json.Valid for the grammar) before anything
+// is decoded. Within every object it reads into a struct (v's, and those
+// of fields that are structs, pointers to structs, or slices and arrays of
+// them):
 //
 //   - a member whose name is exactly a field's JSON name (after
 //     unescaping) is decoded into that field;
@@ -36,8 +35,8 @@ import (
 //     reader might match it): compared after compatibility decomposition
 //     (so fullwidth letters and ligatures fold too) and case folding, with
 //     dotted and dotless i folded to i and "ß" to "ss" (see folder.key);
-//   - any other member is unknown and allowed: its value is checked to be
-//     JSON and skipped, not built;
+//   - any other member is unknown and allowed: its value is skipped, not
+//     built;
 //   - no member name twice, known or unknown. A duplicate is refused even
 //     among unknown members: no worker writes one (encoding/json writes a
 //     name once), every other reader resolves it its own way (first wins,
@@ -48,15 +47,16 @@ import (
 //
 // Values of unknown members are not looked into, so names inside them are
 // not checked; fields of other types (strings, numbers, time.Time, maps,
-// json.RawMessage) are decoded by encoding/json, whose map keys are data,
-// as in DecodeStrictBus. Tag options (omitempty, string) are ignored.
+// json.RawMessage) are decoded by encoding/json from the bytes of their
+// value, its map keys being data, as in DecodeStrictBus. Tag options
+// (omitempty, string) are ignored.
 //
-// Its cost is linear in len(data): each byte is scanned a bounded number
-// of times (the pre-passes, the tokenizer, a skipped value's scan); a
-// member costs a lookup of its name and, when unknown, a fold key (only of
-// a name short enough to fold to a field's: see foldsTo) and a place in a
-// map for the duplicate check. Errors name a member or an offset, never a
-// value.
+// Its cost is linear in len(data): each byte is read a bounded number of
+// times (the pre-passes, the walk, encoding/json on the value of a field
+// it decodes); a member costs a lookup of its name (a slice of one copy of
+// data unless escaped) and, when unknown, a fold key (only of a name short
+// enough to fold to a field's: see foldsTo) and a place in a map for the
+// duplicate check. Errors name a member or an offset, never a value.
 func DecodeStrictBusPartial(data []byte, v any, maxBytes int) error {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
@@ -74,53 +74,81 @@ func DecodeStrictBusPartial(data []byte, v any, maxBytes int) error {
 	if jsonDeeperThan(data, maxBusJSONDepth) {
 		return fmt.Errorf("nested deeper than %d levels", maxBusJSONDepth)
 	}
-	d := partialDecoder{nameWalker: nameWalker{dec: json.NewDecoder(bytes.NewReader(data)), path: make([]pathStep, 0, MaxJSONDepth)}}
-	if err := d.value(rv.Elem()); err != nil {
-		return err
+	if !json.Valid(data) {
+		return notOneJSONValue(data)
 	}
-	if _, err := d.dec.Token(); !errors.Is(err, io.EOF) {
-		return errJSONTrailing
-	}
-	return nil
+	d := partialDecoder{data: data, str: string(data), path: make([]pathStep, 0, 8)}
+	return d.value(rv.Elem())
 }
 
-// partialDecoder reads one JSON value by tokens into a Go value, reading
-// only the members the Go type names. Its path (nameWalker's) names the
-// member being read in refusals.
+// notOneJSONValue says what is wrong with data that json.Valid refused:
+// malformed where a decoder stops, or something after the value.
+func notOneJSONValue(data []byte) error {
+	var skip skipValue
+	if err := json.NewDecoder(bytes.NewReader(data)).Decode(&skip); err != nil {
+		return fmt.Errorf("not valid: %s", describeJSONError(err))
+	}
+	return errJSONTrailing
+}
+
+// partialDecoder reads one JSON value, which json.Valid accepted, into a
+// Go value, reading only the members the Go type names: it finds where
+// values start and end by itself, and hands encoding/json the bytes of
+// each value it decodes into a field of another kind than a struct or a
+// list of them, so each value means what it means to encoding/json.
 type partialDecoder struct {
-	nameWalker
+	data []byte
+	str  string     // data, once as a string: member names are slices of it, not copies
+	i    int        // where the next value starts, or whitespace before it
+	path []pathStep // as nameWalker's: the member or element being read
 	fold folder
 }
 
-// partialMalformed is the refusal of data that is not JSON where the
-// tokenizer stopped: describeJSONError names the offset when it can.
-func partialMalformed(err error) error {
-	return fmt.Errorf("not valid: %s", describeJSONError(err))
+// pathTo renders the path of member name under the current one, as
+// nameWalker does.
+func (d *partialDecoder) pathTo(name string) string {
+	w := nameWalker{path: d.path}
+	return w.pathTo(name)
 }
 
-// value reads the next value into rv, which is settable.
+// where names the value being read: a member's path, or the data.
+func (d *partialDecoder) where() string {
+	if len(d.path) == 0 {
+		return "the data"
+	}
+	return "field " + d.pathTo("")
+}
+
+// next skips whitespace and returns the byte after it (0 at the end).
+func (d *partialDecoder) next() byte {
+	for ; d.i < len(d.data); d.i++ {
+		switch c := d.data[d.i]; c {
+		case ' ', '\t', '\r', '\n':
+		default:
+			return c
+		}
+	}
+	return 0
+}
+
+// value reads the value at d.i into rv, which is settable.
 func (d *partialDecoder) value(rv reflect.Value) error {
 	t := rv.Type()
+	c := d.next()
 	if partialLeaf(t) {
-		err := d.dec.Decode(rv.Addr().Interface())
-		var syntaxErr *json.SyntaxError
-		switch {
-		case err == nil:
-			return nil
-		case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-			return partialMalformed(err)
+		start := d.i
+		d.i = skipJSONValue(d.data, start)
+		if err := json.Unmarshal(d.data[start:d.i], rv.Addr().Interface()); err != nil {
+			// A type error, or a refusal of the type's own decoder
+			// (time.Time), which may quote the value.
+			return fmt.Errorf("not valid: %s must be a %s", d.where(), t)
 		}
-		// A type error, or a refusal of the type's own decoder
-		// (time.Time), which may quote the value.
-		return fmt.Errorf("not valid: %s must be a %s", d.where(), t)
+		return nil
 	}
-	tok, err := d.dec.Token()
-	if err != nil {
-		return partialMalformed(err)
-	}
-	if tok == nil {
+	if c == 'n' {
 		// null: as encoding/json, a pointer or a slice becomes nil, a
 		// struct or an array is left as it is.
+		d.i += len("null")
 		if k := rv.Kind(); k == reflect.Pointer || k == reflect.Slice {
 			rv.SetZero()
 		}
@@ -132,39 +160,33 @@ func (d *partialDecoder) value(rv reflect.Value) error {
 		}
 		rv = rv.Elem()
 	}
-	delim, _ := tok.(json.Delim)
-	switch {
-	case delim == '{' && rv.Kind() == reflect.Struct:
-		if err := d.object(rv); err != nil {
-			return err
-		}
-	case delim == '[' && (rv.Kind() == reflect.Slice || rv.Kind() == reflect.Array):
-		if err := d.array(rv); err != nil {
-			return err
-		}
+	switch k := rv.Kind(); {
+	case c == '{' && k == reflect.Struct:
+		return d.object(rv)
+	case c == '[' && (k == reflect.Slice || k == reflect.Array):
+		return d.array(rv)
+	case k == reflect.Struct:
+		return fmt.Errorf("not valid: %s must be an object", d.where())
 	default:
-		want := "an object"
-		if rv.Kind() != reflect.Struct {
-			want = "an array"
-		}
-		return fmt.Errorf("not valid: %s must be %s", d.where(), want)
+		return fmt.Errorf("not valid: %s must be an array", d.where())
 	}
-	if _, err := d.dec.Token(); err != nil { // the closing delimiter
-		return partialMalformed(err)
-	}
-	return nil
 }
 
-// where names the value being read: a member's path, or the data.
-func (d *partialDecoder) where() string {
-	if len(d.path) == 0 {
-		return "the data"
+// name reads the member name at d.i, a string: a slice of d.str when it
+// has no escape, else unescaped by encoding/json.
+func (d *partialDecoder) name() string {
+	start := d.i
+	d.i = jsonStringEnd(d.data, start)
+	raw := d.data[start:d.i]
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return d.str[start+1 : d.i-1]
 	}
-	return "field " + d.pathTo("")
+	var name string
+	_ = json.Unmarshal(raw, &name) // valid: json.Valid read it
+	return name
 }
 
-// object reads the members of an object whose '{' was just read into the
-// struct sv.
+// object reads the members of the object at d.i into the struct sv.
 func (d *partialDecoder) object(sv reflect.Value) error {
 	fs := partialFieldsOf(sv.Type())
 	var onStack [32]bool
@@ -175,15 +197,15 @@ func (d *partialDecoder) object(sv reflect.Value) error {
 		sent = make([]bool, n)
 	}
 	var unknown map[string]struct{} // names of unknown members, made on the first
-	for d.dec.More() {
-		kt, err := d.dec.Token()
-		if err != nil {
-			return partialMalformed(err)
+	d.i++                           // '{'
+	for {
+		if d.next() == '}' {
+			d.i++
+			return nil
 		}
-		name, ok := kt.(string)
-		if !ok {
-			return errors.New("not valid: malformed JSON") // not reached: the tokenizer gives a name or an error
-		}
+		name := d.name()
+		d.next()
+		d.i++ // ':'
 		if i, known := fs.index[name]; known {
 			if sent[i] {
 				return fmt.Errorf("not valid: field %s is sent twice", d.pathTo(name))
@@ -194,37 +216,38 @@ func (d *partialDecoder) object(sv reflect.Value) error {
 				return err
 			}
 			d.path = d.path[:len(d.path)-1]
-			continue
+		} else {
+			if field, folds := fs.foldsTo(&d.fold, name); folds {
+				return fmt.Errorf("not valid: member %s differs from field %q only by case or Unicode folding", d.pathTo(name), field)
+			}
+			if _, dup := unknown[name]; dup {
+				return fmt.Errorf("not valid: member %s is sent twice", d.pathTo(name))
+			}
+			if unknown == nil {
+				unknown = map[string]struct{}{}
+			}
+			unknown[name] = struct{}{}
+			d.next()
+			d.i = skipJSONValue(d.data, d.i)
 		}
-		if field, folds := fs.foldsTo(&d.fold, name); folds {
-			return fmt.Errorf("not valid: member %s differs from field %q only by case or Unicode folding", d.pathTo(name), field)
-		}
-		if _, dup := unknown[name]; dup {
-			return fmt.Errorf("not valid: member %s is sent twice", d.pathTo(name))
-		}
-		if unknown == nil {
-			unknown = map[string]struct{}{}
-		}
-		unknown[name] = struct{}{}
-		var skip skipValue
-		if err := d.dec.Decode(&skip); err != nil {
-			return partialMalformed(err)
+		if d.next() == ',' {
+			d.i++
 		}
 	}
-	return nil
 }
 
-// array reads the elements of an array whose '[' was just read into the
-// slice or array av: a slice takes every element (its length reset first,
-// as encoding/json does), an array as many as it holds, the rest skipped
-// and the remainder of the array zeroed.
+// array reads the elements of the array at d.i into the slice or array
+// av: a slice takes every element (its length reset first, as
+// encoding/json does), an array as many as it holds, the rest skipped and
+// the remainder of the array zeroed.
 func (d *partialDecoder) array(av reflect.Value) error {
 	isSlice := av.Kind() == reflect.Slice
 	if isSlice {
 		av.SetLen(0)
 	}
+	d.i++ // '['
 	i := 0
-	for ; d.dec.More(); i++ {
+	for ; d.next() != ']'; i++ {
 		d.path = append(d.path, pathStep{index: i})
 		switch {
 		case isSlice:
@@ -239,17 +262,63 @@ func (d *partialDecoder) array(av reflect.Value) error {
 				return err
 			}
 		default:
-			var skip skipValue
-			if err := d.dec.Decode(&skip); err != nil {
-				return partialMalformed(err)
-			}
+			d.i = skipJSONValue(d.data, d.i)
 		}
 		d.path = d.path[:len(d.path)-1]
+		if d.next() == ',' {
+			d.i++
+		}
 	}
+	d.i++ // ']'
 	for ; !isSlice && i < av.Len(); i++ {
 		av.Index(i).SetZero()
 	}
 	return nil
+}
+
+// skipJSONValue returns where the value that starts at data[i] ends, in
+// data that json.Valid accepted.
+func skipJSONValue(data []byte, i int) int {
+	switch data[i] {
+	case '"':
+		return jsonStringEnd(data, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(data); i++ {
+			switch data[i] {
+			case '"':
+				i = jsonStringEnd(data, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return i
+	}
+	for ; i < len(data); i++ { // a number, true, false or null
+		switch data[i] {
+		case ',', '}', ']', ' ', '\t', '\r', '\n':
+			return i
+		}
+	}
+	return i
+}
+
+// jsonStringEnd returns where the string whose opening quote is at data[i]
+// ends, after its closing quote.
+func jsonStringEnd(data []byte, i int) int {
+	for i++; i < len(data); i++ {
+		switch data[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return i
 }
 
 // partialLeaf reports whether values of t are decoded whole by
