@@ -44,6 +44,23 @@ type partialList struct {
 	Other int                `json:"other"`
 }
 
+// partialEmbedded reads members of embedded structs, as encoding/json
+// does: the shallower of two fields of one name wins.
+type partialEmbedded struct {
+	partialPosition
+	*PartialMore
+	Stream string `json:"stream"`
+}
+
+type partialPosition struct {
+	Stream    string `json:"stream"`
+	StreamSeq uint64 `json:"stream_seq"`
+}
+
+type PartialMore struct {
+	RequestID string `json:"request_id"`
+}
+
 const partialGood = `{"request_id":"r-1","profile_id":"p","user_id":"u","token_sha256":"x",` +
 	`"session":{"session_id":"s-1","user_id":"u","factors":[{"type":"t","Type":"u","type":"v"}],"custom_claims":{"a":{"A":1,"a":2}}},` +
 	`"session_revision":3,"stream":"TAT_ATTEST","stream_seq":9,"reply_refused":false}`
@@ -157,6 +174,16 @@ func TestDecodeStrictBusPartial(t *testing.T) {
 	}
 	if a.ID != "e" || a.Type != "t" || a.KID != "k" || a.Data.Stream != "S" || a.Data.StreamSeq != 4 || a.Data.RequestID != "r" || a.Data.RequestedAt.IsZero() {
 		t.Errorf("decoded %+v", a)
+	}
+	var e partialEmbedded
+	if err := domain.DecodeStrictBusPartial([]byte(`{"stream":"S","stream_seq":4,"request_id":"r"}`), &e, 0); err != nil {
+		t.Fatal(err)
+	}
+	if e.Stream != "S" || e.partialPosition.Stream != "" || e.StreamSeq != 4 || e.PartialMore == nil || e.RequestID != "r" {
+		t.Errorf("embedded: %+v", e)
+	}
+	if err := domain.DecodeStrictBusPartial([]byte(`{"stream_seq":4,"Request_ID":"r"}`), &partialEmbedded{}, 0); err == nil || !strings.Contains(err.Error(), "only by case") {
+		t.Errorf("a variant of an embedded field's name: %v", err)
 	}
 	// Not a pointer.
 	if err := domain.DecodeStrictBusPartial([]byte(`{}`), partialSession{}, 0); err == nil {
@@ -376,6 +403,7 @@ func FuzzDecodeStrictBusPartial(f *testing.F) {
 			func() any { return &partialSession{} },
 			func() any { return &partialAudit{} },
 			func() any { return &partialList{} },
+			func() any { return &partialEmbedded{} },
 		} {
 			got, want := into(), into()
 			err := domain.DecodeStrictBusPartial(data, got, 0)
