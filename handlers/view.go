@@ -355,6 +355,9 @@ func (v *View) applyEvent(e domain.Event) error {
 // revision or a newer one, reading only those two fields: most session
 // events a worker applies are its own (applied when made, then read back
 // from the stream), and decoding the whole session was most of their cost.
+// They are read strictly (domain.DecodeStrictBusPartial): data with a
+// member twice, or a member named as one of them in another case, is not
+// held, and the full decode that follows refuses it.
 func (v *View) holdsSession(data json.RawMessage) bool {
 	var d struct {
 		Session *struct {
@@ -362,7 +365,7 @@ func (v *View) holdsSession(data json.RawMessage) bool {
 		} `json:"session"`
 		SessionRevision int64 `json:"session_revision"`
 	}
-	if json.Unmarshal(data, &d) != nil || d.Session == nil {
+	if domain.DecodeStrictBusPartial(data, &d, 0) != nil || d.Session == nil {
 		return false
 	}
 	v.mu.RLock()
@@ -379,7 +382,7 @@ func (v *View) holdsUser(data json.RawMessage) bool {
 			Version int64  `json:"version"`
 		} `json:"user"`
 	}
-	if json.Unmarshal(data, &d) != nil || d.User == nil {
+	if domain.DecodeStrictBusPartial(data, &d, 0) != nil || d.User == nil {
 		return false
 	}
 	v.mu.RLock()

@@ -20,12 +20,13 @@
 package audit
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/tat-worker/attest/domain"
 )
 
 // Kind selects the command stream audited.
@@ -74,6 +75,13 @@ const (
 	Unknown = "unknown" // an event names a sequence the stream never had
 )
 
+// UnreadableEvent is an event of the events stream the audit could not
+// read as an event.
+type UnreadableEvent struct {
+	EventsSeq uint64 `json:"events_seq"` // its sequence in the events stream
+	Why       string `json:"why"`        // names a member or an offset, never a value
+}
+
 // Finding is one sequence that is not accounted for by exactly one event.
 type Finding struct {
 	Seq    uint64  `json:"seq"`
@@ -110,14 +118,21 @@ type Report struct {
 	// (age, size), so any is an edit of the audit log.
 	EventsDeleted uint64 `json:"events_deleted,omitempty"`
 	// LegacyEvents counts outcome events read that name no sequence.
-	LegacyEvents int      `json:"legacy_events,omitempty"`
-	Notes        []string `json:"notes,omitempty"`
+	LegacyEvents int `json:"legacy_events,omitempty"`
+	// Unreadable counts the events read that could not be read (see
+	// parse), listed in UnreadableEvents. The sequence such an event names
+	// is unknown: it may be a second event for a sequence (a doubled one
+	// hidden) or the one event of a sequence reported lost. Any fails the
+	// check, whatever its window.
+	Unreadable       uint64            `json:"unreadable,omitempty"`
+	UnreadableEvents []UnreadableEvent `json:"unreadable_events,omitempty"`
+	Notes            []string          `json:"notes,omitempty"`
 }
 
 // Failed reports whether the check found a sequence lost, doubled or
-// unknown. Pending sequences are not failures: they are still in the work
-// queue.
-func (r Report) Failed() bool { return r.Lost+r.Doubled+r.Unknown > 0 }
+// unknown, or an event it could not read. Pending sequences are not
+// failures: they are still in the work queue.
+func (r Report) Failed() bool { return r.Lost+r.Doubled+r.Unknown+r.Unreadable > 0 }
 
 // record is what the audit keeps of one event.
 type record struct {
@@ -132,19 +147,17 @@ type record struct {
 	ErrorType        string
 	DifferentRequest bool
 	storedAt         time.Time // when the events stream stored it
+	// unreadable, when set, says why the event could not be read: its
+	// other fields but EventsSeq are empty.
+	unreadable string
 }
 
-// parse reads one stored event.
-func parse(eventsSeq uint64, raw []byte) (record, bool) {
-	var env struct {
-		ID   string          `json:"id"`
-		Type string          `json:"type"`
-		Data json.RawMessage `json:"data"`
-	}
-	if json.Unmarshal(raw, &env) != nil {
-		return record{}, false
-	}
-	var d struct {
+// storedEvent is what the audit reads of a stored event: a few members of
+// an event that has many more.
+type storedEvent struct {
+	ID   string `json:"id"`
+	Type string `json:"type"`
+	Data struct {
 		Stream           string    `json:"stream"`
 		StreamSeq        uint64    `json:"stream_seq"`
 		RequestedAt      time.Time `json:"requested_at"`
@@ -153,11 +166,28 @@ func parse(eventsSeq uint64, raw []byte) (record, bool) {
 		ProfileID        string    `json:"profile_id"`
 		ErrorType        string    `json:"error_type"`
 		DifferentRequest bool      `json:"different_request"`
+	} `json:"data"`
+}
+
+// parse reads one stored event, strictly (domain.DecodeStrictBusPartial):
+// an event that is not JSON, names a member it reads twice or in another
+// case, gives one of them a value of another type, or has no id or type,
+// is no event a worker wrote. It comes back unreadable, with why: the
+// audit cannot tell which sequence it names, and reports it rather than
+// skip it.
+func parse(eventsSeq uint64, raw []byte) record {
+	var e storedEvent
+	err := domain.DecodeStrictBusPartial(raw, &e, 0)
+	switch {
+	case err != nil:
+		return record{Event: Event{EventsSeq: eventsSeq}, unreadable: err.Error()}
+	case e.ID == "" || e.Type == "":
+		return record{Event: Event{EventsSeq: eventsSeq}, unreadable: "no id or type"}
 	}
-	_ = json.Unmarshal(env.Data, &d)
-	return record{Event: Event{EventsSeq: eventsSeq, ID: env.ID, Type: env.Type}, Stream: d.Stream, StreamSeq: d.StreamSeq,
+	d := e.Data
+	return record{Event: Event{EventsSeq: eventsSeq, ID: e.ID, Type: e.Type}, Stream: d.Stream, StreamSeq: d.StreamSeq,
 		RequestedAt: d.RequestedAt, RequestID: d.RequestID, ChangeID: d.ChangeID, ProfileID: d.ProfileID,
-		ErrorType: d.ErrorType, DifferentRequest: d.DifferentRequest}, true
+		ErrorType: d.ErrorType, DifferentRequest: d.DifferentRequest}
 }
 
 // legacy reports whether r is an outcome of kind k from before events
@@ -202,6 +232,11 @@ func evaluate(o Options, c commands, ev eventsInfo) Report {
 	}
 	var points []point
 	for _, rec := range ev.records {
+		if rec.unreadable != "" {
+			r.Unreadable++
+			r.UnreadableEvents = append(r.UnreadableEvents, UnreadableEvent{EventsSeq: rec.EventsSeq, Why: rec.unreadable})
+			continue
+		}
 		if rec.legacy(kind) {
 			r.LegacyEvents++
 			continue
@@ -321,8 +356,28 @@ func evaluate(o Options, c commands, ev eventsInfo) Report {
 	if ev.deleted > 0 {
 		r.Notes = append(r.Notes, fmt.Sprintf("%d messages were deleted from inside the events stream: the audit log was edited", ev.deleted))
 	}
+	if r.Unreadable > 0 {
+		r.Notes = append(r.Notes, unreadableNote(r.UnreadableEvents))
+	}
 	sort.SliceStable(r.Findings, func(i, j int) bool { return r.Findings[i].Seq < r.Findings[j].Seq })
 	return r
+}
+
+// unreadableNotesListed bounds how many unreadable events a note names.
+const unreadableNotesListed = 5
+
+// unreadableNote says which events could not be read, and why.
+func unreadableNote(evs []UnreadableEvent) string {
+	var parts []string
+	for _, e := range evs[:min(len(evs), unreadableNotesListed)] {
+		parts = append(parts, fmt.Sprintf("events seq %d (%s)", e.EventsSeq, e.Why))
+	}
+	more := ""
+	if len(evs) > unreadableNotesListed {
+		more = fmt.Sprintf(" and %d more", len(evs)-unreadableNotesListed)
+	}
+	return fmt.Sprintf("%d events could not be read, so the sequences they name are not known (no worker writes such an event): %s%s",
+		len(evs), strings.Join(parts, ", "), more)
 }
 
 // Line is one row of a summary: how many outcome events of one type (and
@@ -344,6 +399,9 @@ type Summary struct {
 	Repeated          int    `json:"repeated"`
 	DifferentRequests int    `json:"different_requests"`
 	Lines             []Line `json:"lines"`
+	// Unreadable counts the events in the window that could not be read:
+	// they are in no count above.
+	Unreadable int `json:"unreadable,omitempty"`
 }
 
 // outcomeTypes are the attest outcome events.
@@ -357,6 +415,8 @@ func summarize(since, until time.Time, records []record) Summary {
 	counts := map[Line]int{}
 	for _, rec := range records {
 		switch {
+		case rec.unreadable != "":
+			s.Unreadable++
 		case rec.Type == "tat.attest.repeated":
 			s.Repeated++
 			if rec.DifferentRequest {

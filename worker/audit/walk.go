@@ -147,10 +147,9 @@ func readEvents(ctx context.Context, js jetstream.JetStream, stream string, star
 			if base == 0 {
 				base = seq
 			}
-			if rec, ok := parse(seq, m.Data()); ok {
-				rec.storedAt = md.Timestamp
-				ev.records = append(ev.records, rec)
-			}
+			rec := parse(seq, m.Data())
+			rec.storedAt = md.Timestamp
+			ev.records = append(ev.records, rec)
 			if md.NumPending == 0 {
 				last = seq // caught up: nothing more is pending
 			}
