@@ -97,6 +97,16 @@ func TestWireTypesMatchTheWorker(t *testing.T) {
 			if tc.back != nil {
 				want = tc.back
 			}
+			if _, ok := want.(domain.Event); ok {
+				// An event made by NewEvent carries its own encoding, which a
+				// decoded one does not: compare with the worker's event as
+				// read back from its JSON.
+				var plain domain.Event
+				if err := json.Unmarshal(raw, &plain); err != nil {
+					t.Fatal(err)
+				}
+				want = plain
+			}
 			if got := again.Elem().Interface(); !reflect.DeepEqual(got, want) {
 				t.Errorf("round trip changed the value:\nworker %s\nclient %s", raw, back)
 			}
