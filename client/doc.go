@@ -43,7 +43,7 @@
 // never came), the *TransportError gives the id: calling again with the
 // same id returns the command's one outcome.
 //
-// Sessions (Authenticate, Revoke, SessionJWKS) and reads (GetProfile,
+// Sessions (Authenticate, Revoke, AdminRevoke, SessionJWKS) and reads (GetProfile,
 // ListUsers, ...) are core NATS requests on a fresh inbox; they are not
 // retried. Events reads the audit log with an ordered consumer.
 //

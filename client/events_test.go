@@ -43,7 +43,7 @@ func TestEvents(t *testing.T) {
 	if _, err := c.Authenticate(ctx, client.AuthenticateRequest{SessionToken: created.SessionToken, SessionDurationMinutes: 60}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Revoke(ctx, client.RevokeRequest{SessionID: created.Session.SessionID}); err != nil {
+	if _, err := c.Revoke(ctx, client.RevokeRequest{SessionToken: created.SessionToken}); err != nil {
 		t.Fatal(err)
 	}
 	_, err := c.Attest(ctx, client.AttestRequest{ProfileID: f.profile, Token: token(f.email, map[string]any{"aud": "other"})})

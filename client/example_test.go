@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"slices"
 	"strings"
 	"time"
 
@@ -281,6 +282,49 @@ func ExampleClient_SessionJWKS() {
 	fmt.Println(k.Alg, k.Use, strings.HasPrefix(k.Kid, "tat-"), pub.Curve.Params().Name)
 	// Output:
 	// ES256 sig true P-256
+}
+
+// An operator (the admin identity of a locked-down deployment: session and
+// user ids are not secrets, so applications revoke only with a session
+// token or JWT) ends every active session of a user, or one session by
+// its id.
+func ExampleClient_AdminRevoke() {
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer nc.Close()
+	c, err := client.New(nc)
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	var started []*client.AttestResult
+	for range 2 {
+		res, err := c.Attest(ctx, client.AttestRequest{
+			ProfileID: "trusted-auth-token-profile-example", Token: client.NewSecret(mintToken("ada@example.org")), SessionDurationMinutes: 60,
+		})
+		if err != nil {
+			log.Fatal(err)
+		}
+		started = append(started, res)
+	}
+	one, err := c.AdminRevoke(ctx, client.AdminRevokeRequest{SessionID: started[0].Session.SessionID})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("by id:", one.StatusCode, one.Session.SessionID == started[0].Session.SessionID)
+	all, err := c.AdminRevoke(ctx, client.AdminRevokeRequest{UserID: "user-example-ada"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("by user:", all.StatusCode, slices.Contains(all.RevokedSessionIDs, started[1].Session.SessionID))
+	_, err = c.Authenticate(ctx, client.AuthenticateRequest{SessionToken: started[1].SessionToken})
+	fmt.Println("after revoke:", errors.Is(err, client.ErrSessionNotFound))
+	// Output:
+	// by id: 200 true
+	// by user: 200 true
+	// after revoke: true
 }
 
 // A Secret prints REDACTED however it is formatted, marshaled or logged;

@@ -94,7 +94,7 @@ func TestReads(t *testing.T) {
 		if err != nil || got.SessionID != s.Session.SessionID || got.UserID != f.userID {
 			t.Fatalf("GetSession = %+v, %v", got, err)
 		}
-		if _, err := c.Revoke(ctx, client.RevokeRequest{SessionID: s.Session.SessionID}); err != nil {
+		if _, err := c.AdminRevoke(ctx, client.AdminRevokeRequest{SessionID: s.Session.SessionID}); err != nil {
 			t.Fatal(err)
 		}
 		_, err = c.GetSession(ctx, s.Session.SessionID)

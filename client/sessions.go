@@ -40,16 +40,23 @@ func (c *Client) Authenticate(ctx context.Context, req AuthenticateRequest) (*Au
 	return call[AuthenticateResult](ctx, c, "sessions.authenticate", w)
 }
 
-// RevokeRequest ends sessions: exactly one of SessionID, SessionToken,
-// SessionJWT (one session) or UserID (every active session of the user).
+// RevokeRequest ends the session a bearer proof names: exactly one of
+// SessionToken and SessionJWT. This is the applications' revoke
+// (<prefix>.sessions.revoke); ending a session by its id, or every session
+// of a user, is an operator's (AdminRevoke).
 type RevokeRequest struct {
+	SessionToken Secret
+	SessionJWT   Secret
+}
+
+// AdminRevokeRequest ends sessions as an operator: exactly one of
+// SessionID, SessionToken, SessionJWT (one session) or UserID (every
+// active session of the user).
+type AdminRevokeRequest struct {
 	SessionID    string
 	SessionToken Secret
 	SessionJWT   Secret
-	// UserID revokes every active session of the user. It is served by
-	// the worker's revoke-by-user extension (being built alongside this
-	// client); a worker without it refuses the member (ErrInvalidRequest).
-	UserID string
+	UserID       string
 }
 
 type revokeWire struct {
@@ -68,10 +75,22 @@ type RevokeResult struct {
 	RevokedSessionIDs []string `json:"revoked_session_ids,omitempty"`
 }
 
-// Revoke calls <prefix>.sessions.revoke. Revoking a revoked session
-// answers 200 again.
+// Revoke calls <prefix>.sessions.revoke: it ends the session whose token
+// or JWT the request holds. Revoking a revoked session answers 200 again.
 func (c *Client) Revoke(ctx context.Context, req RevokeRequest) (*RevokeResult, error) {
 	return call[RevokeResult](ctx, c, "sessions.revoke", revokeWire{
+		SessionToken: req.SessionToken.Reveal(), SessionJWT: req.SessionJWT.Reveal(),
+	})
+}
+
+// AdminRevoke calls <prefix>.sessions.admin.revoke, the operators' revoke:
+// by session id, by session token or JWT, or every active session of a
+// user id. Ids are not secrets, so the deployment gives this subject to
+// operators only (the shipped NATS configuration: the admin identity); a
+// caller without it gets no answer (a *TransportError: no responders, or
+// the context's end when the server refuses the publish). Revoking a revoked session answers 200 again.
+func (c *Client) AdminRevoke(ctx context.Context, req AdminRevokeRequest) (*RevokeResult, error) {
+	return call[RevokeResult](ctx, c, "sessions.admin.revoke", revokeWire{
 		SessionID: req.SessionID, SessionToken: req.SessionToken.Reveal(),
 		SessionJWT: req.SessionJWT.Reveal(), UserID: req.UserID,
 	})

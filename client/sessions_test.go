@@ -72,20 +72,18 @@ func TestAuthenticate(t *testing.T) {
 	}
 }
 
-// TestRevoke: revoke by id, by token and by JWT ends the session (it then
-// no longer authenticates), a second revoke answers 200 again, and the
+// TestRevoke: revoke by token and by JWT ends the session (it then no
+// longer authenticates), a second revoke answers 200 again, and the
 // refusals match their sentinels.
 func TestRevoke(t *testing.T) {
 	c := newClient(t)
 	f := newFixture(t, c)
 	ctx := testCtx(t)
-	for _, by := range []string{"session_id", "session_token", "session_jwt"} {
+	for _, by := range []string{"session_token", "session_jwt"} {
 		t.Run(by, func(t *testing.T) {
 			s := f.attest(t, 60)
 			req := client.RevokeRequest{}
 			switch by {
-			case "session_id":
-				req.SessionID = s.Session.SessionID
 			case "session_token":
 				req.SessionToken = s.SessionToken
 			case "session_jwt":
@@ -110,8 +108,8 @@ func TestRevoke(t *testing.T) {
 		want *client.Error
 	}{
 		{"nothing", client.RevokeRequest{}, client.ErrInvalidRequest},
-		{"two", client.RevokeRequest{SessionID: "session-x", SessionToken: client.NewSecret("tat_st_x")}, client.ErrInvalidRequest},
-		{"unknown id", client.RevokeRequest{SessionID: "session-00000000-0000-4000-8000-000000000000"}, client.ErrSessionNotFound},
+		{"two", client.RevokeRequest{SessionToken: client.NewSecret("tat_st_x"), SessionJWT: client.NewSecret("x.y.z")}, client.ErrInvalidRequest},
+		{"unknown token", client.RevokeRequest{SessionToken: client.NewSecret("tat_st_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")}, client.ErrSessionNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := c.Revoke(ctx, tc.req)
@@ -120,15 +118,62 @@ func TestRevoke(t *testing.T) {
 	}
 }
 
-// TestRevokeByUser: revoke by user_id ends every active session of the
-// user and names them. Served by the worker's h-reads work: skipped until
-// that is merged.
+// TestAdminRevoke: the operators' revoke by id, token and JWT ends the
+// session, a second one answers 200 again, and the refusals match their
+// sentinels.
+func TestAdminRevoke(t *testing.T) {
+	c := newClient(t)
+	f := newFixture(t, c)
+	ctx := testCtx(t)
+	for _, by := range []string{"session_id", "session_token", "session_jwt"} {
+		t.Run(by, func(t *testing.T) {
+			s := f.attest(t, 60)
+			req := client.AdminRevokeRequest{}
+			switch by {
+			case "session_id":
+				req.SessionID = s.Session.SessionID
+			case "session_token":
+				req.SessionToken = s.SessionToken
+			case "session_jwt":
+				req.SessionJWT = s.SessionJWT
+			}
+			for range 2 {
+				res, err := c.AdminRevoke(ctx, req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.StatusCode != 200 || res.Session == nil || res.Session.SessionID != s.Session.SessionID {
+					t.Fatalf("result = %+v", res)
+				}
+			}
+			_, err := c.Authenticate(ctx, client.AuthenticateRequest{SessionToken: s.SessionToken})
+			refusal(t, err, client.ErrSessionNotFound)
+		})
+	}
+	for _, tc := range []struct {
+		name string
+		req  client.AdminRevokeRequest
+		want *client.Error
+	}{
+		{"nothing", client.AdminRevokeRequest{}, client.ErrInvalidRequest},
+		{"two", client.AdminRevokeRequest{SessionID: "session-x", SessionToken: client.NewSecret("tat_st_x")}, client.ErrInvalidRequest},
+		{"unknown id", client.AdminRevokeRequest{SessionID: "session-00000000-0000-4000-8000-000000000000"}, client.ErrSessionNotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := c.AdminRevoke(ctx, tc.req)
+			refusal(t, err, tc.want)
+		})
+	}
+}
+
+// TestRevokeByUser: the operators' revoke by user_id ends every active
+// session of the user and names them.
 func TestRevokeByUser(t *testing.T) {
 	c := newClient(t)
 	f := newFixture(t, c)
 	ctx := testCtx(t)
 	a, b := f.attest(t, 60), f.attest(t, 60)
-	res, err := c.Revoke(ctx, client.RevokeRequest{UserID: f.userID})
+	res, err := c.AdminRevoke(ctx, client.AdminRevokeRequest{UserID: f.userID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,11 +185,11 @@ func TestRevokeByUser(t *testing.T) {
 		_, err := c.Authenticate(ctx, client.AuthenticateRequest{SessionToken: s.SessionToken})
 		refusal(t, err, client.ErrSessionNotFound)
 	}
-	res, err = c.Revoke(ctx, client.RevokeRequest{UserID: f.userID})
+	res, err = c.AdminRevoke(ctx, client.AdminRevokeRequest{UserID: f.userID})
 	if err != nil || len(res.RevokedSessionIDs) != 0 {
 		t.Fatalf("second revoke: %+v, %v; want none ended", res, err)
 	}
-	_, err = c.Revoke(ctx, client.RevokeRequest{UserID: "user-never-was"})
+	_, err = c.AdminRevoke(ctx, client.AdminRevokeRequest{UserID: "user-never-was"})
 	refusal(t, err, client.ErrUserNotFound)
 }
 

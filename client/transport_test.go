@@ -302,9 +302,14 @@ func TestNobodyAnswers(t *testing.T) {
 	if !errors.Is(err, client.ErrNoStream) {
 		t.Errorf("DeleteUser: err = %v, want ErrNoStream", err)
 	}
-	_, err = c.Revoke(ctx, client.RevokeRequest{SessionID: "s"})
+	_, err = c.Revoke(ctx, client.RevokeRequest{SessionToken: client.NewSecret("tat_st_x")})
 	if !errors.Is(err, client.ErrNoResponders) || !errors.Is(err, nats.ErrNoResponders) {
 		t.Errorf("Revoke: err = %v, want ErrNoResponders", err)
+	}
+	checkTransport(t, err, false, "")
+	_, err = c.AdminRevoke(ctx, client.AdminRevokeRequest{SessionID: "s"})
+	if !errors.Is(err, client.ErrNoResponders) || !errors.Is(err, nats.ErrNoResponders) {
+		t.Errorf("AdminRevoke: err = %v, want ErrNoResponders", err)
 	}
 	checkTransport(t, err, false, "")
 	_, err = c.GetUser(ctx, "u")

@@ -141,9 +141,10 @@ func (h *Sessions) endSessions(ctx context.Context, userID string, now time.Time
 	return ended, nil
 }
 
-// revokeUser answers revoke by user_id: every active session of the user
-// ends, each with its session.revoked event. A user that never existed is
-// user_not_found; a deleted or inactive one still has its sessions ended.
+// revokeUser answers admin revoke by user_id: every active session of the
+// user ends, each with its session.revoked event. A user that never
+// existed is user_not_found; a deleted or inactive one still has its
+// sessions ended.
 func (h *Sessions) revokeUser(ctx context.Context, userID string) SessionReply {
 	if !domain.ValidCommandID(userID) {
 		return errorReply(domain.ErrInvalidRequest.With("user_id must be 1 to 128 characters of A-Za-z0-9._:-"))

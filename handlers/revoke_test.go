@@ -48,11 +48,12 @@ func revokedEvents(t *testing.T, e *env) map[string][]handlers.SessionRevokedDat
 	return out
 }
 
-// revoke sends one tat.sessions.revoke request.
+// revoke sends one tat.sessions.admin.revoke request (the endpoint that
+// takes every form: session_id, session_token, session_jwt, user_id).
 func revoke(t *testing.T, svc *handlers.Sessions, payload any) handlers.SessionReply {
 	t.Helper()
 	data, _ := json.Marshal(payload)
-	return svc.Revoke(context.Background(), data)
+	return svc.AdminRevoke(context.Background(), data)
 }
 
 // wantEnded checks that each session in ended is revoked in the view, has

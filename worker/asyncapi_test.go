@@ -218,9 +218,15 @@ func TestAsyncAPIContract(t *testing.T) {
 	r.wantStatus(r.service("authenticate", map[string]any{}, true), 400, "invalid_request")
 	r.service("jwks", map[string]any{}, false)
 	jitSession := jit["session"].(map[string]any)["session_id"]
-	r.wantStatus(r.service("revoke", map[string]any{"session_id": jitSession}, false), 200, "")
-	r.wantStatus(r.service("revoke", map[string]any{"session_id": jitSession}, false), 200, "")
-	r.wantStatus(r.service("revoke", map[string]any{"session_id": jitSession, "session_token": sessionToken}, true), 400, "invalid_request")
+	// The applications' revoke takes a bearer proof; ids are the
+	// operators' (admin.revoke), which takes every form.
+	r.wantStatus(r.service("revoke", map[string]any{"session_id": jitSession}, true), 400, "invalid_request")
+	r.wantStatus(r.service("revoke", map[string]any{"session_token": jit["session_token"]}, false), 200, "")
+	r.wantStatus(r.service("revoke", map[string]any{"session_jwt": jit["session_jwt"]}, false), 200, "")
+	r.wantStatus(r.service("revoke", map[string]any{"session_token": "tat_st_nope"}, false), 404, "session_not_found")
+	r.wantStatus(r.service("revoke", map[string]any{"session_token": jit["session_token"], "session_jwt": jit["session_jwt"]}, true), 400, "invalid_request")
+	r.wantStatus(r.service("admin.revoke", map[string]any{"session_id": jitSession}, false), 200, "")
+	r.wantStatus(r.service("admin.revoke", map[string]any{"session_id": jitSession, "session_token": sessionToken}, true), 400, "invalid_request")
 	r.checkHTTPJWKS(w.HTTP)
 
 	// ---- Reads service -----------------------------------------------
@@ -288,7 +294,8 @@ func TestAsyncAPIContract(t *testing.T) {
 	if list := r.read("sessions.list", map[string]any{"user_id": "aa-bob"}, false); len(list["sessions"].([]any)) != 0 {
 		t.Errorf("a disabled user lists sessions: %v", list)
 	}
-	ended := r.service("revoke", map[string]any{"user_id": "aa-ada"}, false)
+	r.wantStatus(r.service("revoke", map[string]any{"user_id": "aa-ada"}, true), 400, "invalid_request")
+	ended := r.service("admin.revoke", map[string]any{"user_id": "aa-ada"}, false)
 	r.wantStatus(ended, 200, "")
 	if ids := fmt.Sprint(ended["revoked_session_ids"]); ids != "["+adaSession+"]" {
 		t.Errorf("revoke by user_id ended %s, want [%s]", ids, adaSession)
@@ -296,10 +303,10 @@ func TestAsyncAPIContract(t *testing.T) {
 	if !r.hasEvent("session.revoked", adaSession) {
 		t.Errorf("revoke by user_id published no session.revoked for %s", adaSession)
 	}
-	if again := r.service("revoke", map[string]any{"user_id": "aa-ada"}, false); fmt.Sprint(again["revoked_session_ids"]) != "[]" {
+	if again := r.service("admin.revoke", map[string]any{"user_id": "aa-ada"}, false); fmt.Sprint(again["revoked_session_ids"]) != "[]" {
 		t.Errorf("revoke by user_id again: %v", again)
 	}
-	r.wantStatus(r.service("revoke", map[string]any{"user_id": "aa-nobody"}, false), 404, "user_not_found")
+	r.wantStatus(r.service("admin.revoke", map[string]any{"user_id": "aa-nobody"}, false), 404, "user_not_found")
 
 	// ---- Replies the worker refuses: decided, audited, not sent ------
 	refusedAttest := map[string]any{"request_id": "a-refused", "profile_id": "aa-pem", "token": token(iss, "ada@example.com", nil)}

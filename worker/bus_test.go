@@ -35,7 +35,7 @@ var (
 	probePub = []string{
 		"tat.attest.requests", "tat.attest.requests.app1", "tat.attest.requests.app2",
 		"tat.profiles.commands", "tat.users.commands", "tat.keys.commands",
-		"tat.sessions.authenticate", "tat.sessions.revoke", "tat.sessions.jwks", "tat.reads.sessions",
+		"tat.sessions.authenticate", "tat.sessions.revoke", "tat.sessions.jwks", "tat.sessions.admin.revoke", "tat.reads.sessions",
 		"tat.events.profile.created", "tat.deadletter.attest", "$KV.TAT_JWKS.k",
 		"$JS.API.STREAM.INFO.TAT_ATTEST", "$JS.API.CONSUMER.CREATE.TAT_ATTEST.x", "$JS.API.STREAM.DELETE.TAT_EVENTS",
 		"$JS.API.STREAM.PURGE.TAT_EVENTS", "$JS.API.STREAM.MSG.DELETE.TAT_EVENTS", "$JS.ACK.TAT_ATTEST.attest-workers.1.1.1.1.1",
@@ -50,7 +50,9 @@ var (
 
 // permissionTable is the README's table (subject x identity): what each
 // identity may publish and subscribe to, among the probes; everything else
-// is refused with a permissions violation.
+// is refused with a permissions violation. Applications revoke with a
+// bearer proof (tat.sessions.revoke); tat.sessions.admin.revoke, by session
+// id or user id, is the admin's alone.
 var permissionTable = map[string]struct{ pub, sub []string }{
 	"worker": {
 		pub: []string{"tat.events.profile.created", "tat.deadletter.attest", "$KV.TAT_JWKS.k",
@@ -60,7 +62,7 @@ var permissionTable = map[string]struct{ pub, sub []string }{
 	},
 	"admin": {
 		pub: []string{"tat.profiles.commands", "tat.users.commands", "tat.keys.commands", "tat.sessions.authenticate", "tat.sessions.revoke",
-			"tat.sessions.jwks", "tat.reads.sessions"},
+			"tat.sessions.jwks", "tat.sessions.admin.revoke", "tat.reads.sessions"},
 		sub: []string{"_INBOX_admin.>"},
 	},
 	"app1": {

@@ -53,7 +53,11 @@ type CommandHandler interface {
 // SessionsHandler answers the endpoints of the tat-sessions service.
 type SessionsHandler interface {
 	Authenticate(ctx context.Context, data []byte) handlers.SessionReply
+	// Revoke answers <prefix>.sessions.revoke (a bearer proof: the
+	// applications'); AdminRevoke answers <prefix>.sessions.admin.revoke
+	// (by session id or user id: the operators').
 	Revoke(ctx context.Context, data []byte) handlers.SessionReply
+	AdminRevoke(ctx context.Context, data []byte) handlers.SessionReply
 }
 
 // ReadsHandler answers the endpoints of the tat-reads service.

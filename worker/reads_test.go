@@ -338,15 +338,17 @@ func wantSessionsEnded(t *testing.T, f *fixture, workers []*workertest.Worker, i
 	}
 }
 
-// TestRevokeByUserIDEndsSessionsEverywhere: tat.sessions.revoke with a
-// user_id revokes each active session of the user, in the store and in
+// TestRevokeByUserIDEndsSessionsEverywhere: tat.sessions.admin.revoke
+// with a user_id revokes each active session of the user, in the store and in
 // both workers' views, with one event each; a repeat does nothing more.
 func TestRevokeByUserIDEndsSessionsEverywhere(t *testing.T) {
 	f := newFixture(t)
 	env := f.env
 	other := env.StartWorker(nil, nil)
 	ids, tokens := sessionsOf(t, f, "rv-", 3)
-	r := read(t, env, map[string]any{"user_id": f.user}, "sessions", "revoke")
+	// Not on the applications' endpoint, which takes a bearer proof only.
+	mustError(t, read(t, env, map[string]any{"user_id": f.user}, "sessions", "revoke"), 400, "invalid_request")
+	r := read(t, env, map[string]any{"user_id": f.user}, "sessions", "admin", "revoke")
 	mustStatus(t, r, 200)
 	var got []string
 	for _, id := range r["revoked_session_ids"].([]any) {
@@ -360,13 +362,13 @@ func TestRevokeByUserIDEndsSessionsEverywhere(t *testing.T) {
 		t.Fatalf("sessions.list after revoke: %v", r)
 	}
 	before := len(env.Events())
-	r = read(t, env, map[string]any{"user_id": f.user}, "sessions", "revoke")
+	r = read(t, env, map[string]any{"user_id": f.user}, "sessions", "admin", "revoke")
 	mustStatus(t, r, 200)
 	if l := r["revoked_session_ids"].([]any); len(l) != 0 || len(env.Events()) != before {
 		t.Fatalf("repeat revoked %v and published %d events", l, len(env.Events())-before)
 	}
-	mustError(t, read(t, env, map[string]any{"user_id": "user-nobody"}, "sessions", "revoke"), 404, "user_not_found")
-	mustError(t, read(t, env, map[string]any{"user_id": f.user, "session_id": ids[0]}, "sessions", "revoke"), 400, "invalid_request")
+	mustError(t, read(t, env, map[string]any{"user_id": "user-nobody"}, "sessions", "admin", "revoke"), 404, "user_not_found")
+	mustError(t, read(t, env, map[string]any{"user_id": f.user, "session_id": ids[0]}, "sessions", "admin", "revoke"), 400, "invalid_request")
 	// The user itself is untouched and may start a new session.
 	mustStatus(t, f.attest("rv-after", map[string]any{"session_duration_minutes": 10}), 200)
 }

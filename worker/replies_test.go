@@ -33,6 +33,8 @@ func TestSessionsServiceRefusesStreamReplySubjects(t *testing.T) {
 		{"authenticate", "$KV.TAT_JWKS.stolen"},
 		{"jwks", f.env.Subject("events", "jwks")},
 		{"revoke", f.env.Subject("events", "revoked-reply")},
+		{"admin.revoke", f.env.Subject("events", "admin-revoked-reply")},
+		{"admin.revoke", f.env.Subject("attest", "requests", "app")},
 	} {
 		t.Run(tc.endpoint+" to "+tc.reply, func(t *testing.T) {
 			sub, err := listener.SubscribeSync(tc.reply)
@@ -48,6 +50,9 @@ func TestSessionsServiceRefusesStreamReplySubjects(t *testing.T) {
 				body = `{}`
 			}
 			if tc.endpoint == "revoke" {
+				body = `{"session_token":"tat_st_that-does-not-exist"}`
+			}
+			if tc.endpoint == "admin.revoke" {
 				body = `{"session_id":"session-that-does-not-exist"}`
 			}
 			if err := f.env.NC.PublishMsg(&nats.Msg{Subject: f.env.Subject("sessions", tc.endpoint), Reply: tc.reply, Data: []byte(body)}); err != nil {

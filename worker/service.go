@@ -15,8 +15,9 @@ import (
 )
 
 // startSessionsService registers the tat-sessions micro service (contract
-// section 8). Every worker runs an instance; NATS spreads requests across
-// them through the service's queue group.
+// section 8): authenticate, revoke (a bearer proof), admin.revoke (by id,
+// for operators) and jwks. Every worker runs an instance; NATS spreads
+// requests across them through the service's queue group.
 func startSessionsService(nc *nats.Conn, cfg Config, h SessionsHandler, is *domain.Issuer, now func() time.Time, m *metrics, log zerolog.Logger) (micro.Service, error) {
 	svc, err := micro.AddService(nc, micro.Config{
 		Name: "tat-sessions", Version: "1.0.0",
@@ -60,6 +61,14 @@ func startSessionsService(nc *nats.Conn, cfg Config, h SessionsHandler, is *doma
 		return nil, err
 	}
 	if err := g.AddEndpoint("revoke", call(h.Revoke, "revoke")); err != nil {
+		return nil, err
+	}
+	// The operators' revoke, by session id or user id, on a subject of its
+	// own (<prefix>.sessions.admin.revoke) so that NATS permissions can give
+	// it to the admin alone: ids are not secrets. Its reply holds no bearer
+	// secret; it follows the same reply rule as every service reply (there
+	// is no rule of the admin's own: reads replies follow this one too).
+	if err := g.AddEndpoint("admin_revoke", call(h.AdminRevoke, "admin_revoke"), micro.WithEndpointSubject("admin.revoke")); err != nil {
 		return nil, err
 	}
 	if err := g.AddEndpoint("jwks", micro.HandlerFunc(func(req micro.Request) {

@@ -62,7 +62,11 @@ func TestLockedDownWalkthrough(t *testing.T) {
 	if keys, _ := as("admin", 0, "keys", "list"); !strings.Contains(keys, "signing") {
 		t.Errorf("keys list: %s", keys)
 	}
-	as("admin", 0, "sessions", "revoke", "-session-token", rep.SessionToken)
+	// An application revokes with the session token; the admin by user id.
+	as("app1", 0, "sessions", "revoke", "-session-token", rep.SessionToken)
+	if out, _ := as("admin", 0, "sessions", "revoke", "-user", "user-ada"); out != "user user-ada has no active session to revoke\n" {
+		t.Errorf("sessions revoke -user as admin: %q", out)
+	}
 	events, _ := as("auditor", 0, "events", "-replay", "-no-follow", "-json")
 	for _, typ := range []string{"tat.profile.created", "tat.user.created", "tat.session.created", "tat.session.revoked"} {
 		if !strings.Contains(events, `"type":"`+typ+`"`) {
@@ -84,6 +88,8 @@ func TestLockedDownWalkthrough(t *testing.T) {
 		{"auditor", []string{"sessions", "jwks"}, `Permissions Violation for Publish to "tat.sessions.jwks"`},
 		{"app1", []string{"keys", "rotate"}, `Permissions Violation for Publish to "tat.keys.commands"`},
 		{"app1", []string{"keys", "list"}, `Permissions Violation for Publish to "tat.reads.`},
+		{"app1", []string{"sessions", "revoke", "-user", "user-ada"}, `Permissions Violation for Publish to "tat.sessions.admin.revoke"`},
+		{"app2", []string{"sessions", "revoke", "-id", "session-00000000-0000-4000-8000-000000000000"}, `Permissions Violation for Publish to "tat.sessions.admin.revoke"`},
 	} {
 		_, stderr := as(c.id, 1, c.args...)
 		if !strings.Contains(stderr, c.want) || strings.Count(strings.TrimSpace(stderr), "\n") > 0 {

@@ -174,7 +174,7 @@ var commands = []*command{
 		summary: "check a session and get a fresh session JWT",
 		example: "attestctl sessions authenticate -session-token tat_st_…", run: cmdSessionsAuthenticate},
 	{path: "sessions revoke", synopsis: "-id SESSION_ID | -session-token T | -session-jwt J | -user USER_ID",
-		summary: "revoke a session, or every active session of a user",
+		summary: "revoke a session by its token or JWT; operators: by -id, or every active session of a -user",
 		example: "attestctl sessions revoke -user user-ada", run: cmdSessionsRevoke},
 	{path: "sessions jwks", synopsis: "",
 		summary: "show the public keys that sign session JWTs",

@@ -106,10 +106,10 @@ func cmdSessionsAuthenticate(c *cli, cmd *command, args []string) error {
 
 func cmdSessionsRevoke(c *cli, cmd *command, args []string) error {
 	fs := c.flags(cmd)
-	id := fs.String("id", "", "the `SESSION_ID`")
+	id := fs.String("id", "", "the `SESSION_ID` (an operator's revoke, on sessions.admin.revoke)")
 	token := fs.String("session-token", "", "the session_token `TOKEN`")
 	jwt := fs.String("session-jwt", "", "the session_jwt `JWT`")
-	user := fs.String("user", "", "revoke every active session of the user `USER_ID`")
+	user := fs.String("user", "", "revoke every active session of the user `USER_ID` (an operator's revoke, on sessions.admin.revoke)")
 	fs.alias("session-id", "id")
 	fs.alias("token", "session-token")
 	fs.alias("jwt", "session-jwt")
@@ -130,8 +130,15 @@ func cmdSessionsRevoke(c *cli, cmd *command, args []string) error {
 		return err
 	}
 	defer cn.nc.Close()
-	res, err := cl.Revoke(c.ctx, client.RevokeRequest{SessionID: *id, SessionToken: client.NewSecret(*token),
-		SessionJWT: client.NewSecret(*jwt), UserID: *user})
+	// A session token or JWT is a bearer proof: the applications' revoke.
+	// Ids are not secrets: by -id or -user it is the operators' revoke, on
+	// sessions.admin.revoke (the admin identity of the shipped model).
+	var res *client.RevokeResult
+	if *id != "" || *user != "" {
+		res, err = cl.AdminRevoke(c.ctx, client.AdminRevokeRequest{SessionID: *id, UserID: *user})
+	} else {
+		res, err = cl.Revoke(c.ctx, client.RevokeRequest{SessionToken: client.NewSecret(*token), SessionJWT: client.NewSecret(*jwt)})
+	}
 	if err != nil {
 		return c.explain(cn, err)
 	}

@@ -97,6 +97,7 @@ func startFakeWorker(t *testing.T) *fakeWorker {
 	}
 	_ = g.AddEndpoint("authenticate", answer(`{"status_code":200,"session":{"session_id":"session-1","user_id":"user-1"},"user":{"user_id":"user-1"},"session_token":"tat_st_x","session_jwt":"eyJ.x.y"}`))
 	_ = g.AddEndpoint("revoke", answer(`{"status_code":404,"error_type":"session_not_found","error_message":"no such session"}`))
+	_ = g.AddEndpoint("admin_revoke", answer(`{"status_code":404,"error_type":"session_not_found","error_message":"no such session"}`), micro.WithEndpointSubject("admin.revoke"))
 	_ = g.AddEndpoint("jwks", answer(`{"keys":[]}`))
 	// The CLI connects separately: the server must know the endpoints first.
 	if err := nc.Flush(); err != nil {
@@ -275,8 +276,16 @@ func TestSessions(t *testing.T) {
 	if code != exitFailure || stdout != "" || stderr != "session_not_found: no such session\n" {
 		t.Errorf("revoke (404): exit %d: %q %q", code, stdout, stderr)
 	}
-	if r := w.next(t); string(r.data) != `{"session_id":"session-1"}` {
-		t.Errorf("revoke request %s", r.data)
+	if r := w.next(t); r.subject != "tat.sessions.admin.revoke" || string(r.data) != `{"session_id":"session-1"}` {
+		t.Errorf("revoke request %s %s", r.subject, r.data)
+	}
+	// A session token is a bearer proof: the applications' endpoint.
+	code, _, stderr = runCLI(t, "sessions", "revoke", "-nats", w.url, "-session-token", "tat_st_y")
+	if code != exitFailure || stderr != "session_not_found: no such session\n" {
+		t.Errorf("revoke by token (404): exit %d: %q", code, stderr)
+	}
+	if r := w.next(t); r.subject != "tat.sessions.revoke" || string(r.data) != `{"session_token":"tat_st_y"}` {
+		t.Errorf("revoke request %s %s", r.subject, r.data)
 	}
 	code, stdout, _ = runCLI(t, "sessions", "jwks", "-nats", w.url, "-json")
 	if code != exitOK || stdout != "{\n  \"keys\": []\n}\n" {

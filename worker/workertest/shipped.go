@@ -3,6 +3,7 @@ package workertest
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -46,6 +47,37 @@ type ShippedNATS struct {
 // StartShippedServer.
 func StartShippedNATS(t testing.TB) *ShippedNATS {
 	t.Helper()
+	return startShippedNATS(t, ShippedConfig())
+}
+
+// StartEditedShippedNATS is StartShippedNATS on a copy of deploy/nats whose
+// accounts.conf edit has changed: a test of what one layer of the
+// permission model holds when another is taken away. edit must change the
+// file.
+func StartEditedShippedNATS(t testing.TB, edit func(accounts string) string) *ShippedNATS {
+	t.Helper()
+	src, dir := filepath.Dir(ShippedConfig()), t.TempDir()
+	for _, name := range []string{"nats.conf", "accounts.conf"} {
+		b, err := os.ReadFile(filepath.Join(src, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "accounts.conf" {
+			edited := edit(string(b))
+			if edited == string(b) {
+				t.Fatal("the edit changed nothing in accounts.conf")
+			}
+			b = []byte(edited)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return startShippedNATS(t, filepath.Join(dir, "nats.conf"))
+}
+
+func startShippedNATS(t testing.TB, config string) *ShippedNATS {
+	t.Helper()
 	pki := NewPKI(t)
 	s := &ShippedNATS{PKI: pki, Passwords: map[string]string{}, t: t}
 	env := map[string]string{"NATS_SERVER_CERT": pki.ServerCert, "NATS_SERVER_KEY": pki.ServerKey, "NATS_CA": pki.CA}
@@ -55,7 +87,7 @@ func StartShippedNATS(t testing.TB) *ShippedNATS {
 		s.Passwords[id] = "pw-" + hex.EncodeToString(b)
 		env["NATS_PASSWORD_"+upper(id)] = s.Passwords[id]
 	}
-	s.Server = StartShippedServer(t, env)
+	s.Server = startServer(t, config, env)
 	s.URL = s.Server.ClientURL()
 	return s
 }
@@ -68,12 +100,17 @@ func StartShippedNATS(t testing.TB) *ShippedNATS {
 // parallel.
 func StartShippedServer(t testing.TB, env map[string]string) *natsserver.Server {
 	t.Helper()
+	return startServer(t, ShippedConfig(), env)
+}
+
+func startServer(t testing.TB, config string, env map[string]string) *natsserver.Server {
+	t.Helper()
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
-	opts, err := natsserver.ProcessConfigFile(ShippedConfig())
+	opts, err := natsserver.ProcessConfigFile(config)
 	if err != nil {
-		t.Fatalf("load %s: %v", ShippedConfig(), err)
+		t.Fatalf("load %s: %v", config, err)
 	}
 	opts.ServerName = "shipped-test"
 	opts.Host, opts.Port = "127.0.0.1", natsserver.RANDOM_PORT
