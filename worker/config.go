@@ -23,9 +23,14 @@ type Config struct {
 	ClockSkew     time.Duration // TAT_CLOCK_SKEW
 	MaxTokenBytes int           // TAT_MAX_TOKEN_BYTES
 
-	Concurrency   int           // TAT_WORKER_CONCURRENCY: attest messages in flight per worker
-	MaxDeliver    int           // TAT_MAX_DELIVER: deliveries before dead letter
-	AckWait       time.Duration // TAT_ACK_WAIT
+	Concurrency int // TAT_WORKER_CONCURRENCY: attest messages in flight per worker
+	MaxDeliver  int // TAT_MAX_DELIVER: deliveries before dead letter
+	// AckWait (TAT_ACK_WAIT) is the consumers' ack wait: how long a
+	// message delivered to a worker that died stays with it before it is
+	// redelivered. Short, because a handler's message is kept alive with
+	// InProgress every third of it for as long as the handler works
+	// (handlerTimeout), so only a dead or cut-off worker lets it run out.
+	AckWait       time.Duration
 	RetryBase     time.Duration // TAT_RETRY_BASE: first NakWithDelay
 	RetryMax      time.Duration // TAT_RETRY_MAX: longest NakWithDelay
 	DrainTimeout  time.Duration // TAT_SHUTDOWN_TIMEOUT
@@ -77,7 +82,7 @@ func Defaults() Config {
 		MaxTokenBytes:      16 << 10,
 		Concurrency:        32,
 		MaxDeliver:         10,
-		AckWait:            30 * time.Second,
+		AckWait:            5 * time.Second,
 		RetryBase:          500 * time.Millisecond,
 		RetryMax:           15 * time.Second,
 		DrainTimeout:       25 * time.Second,
@@ -130,6 +135,9 @@ func (c Config) Validate() error {
 			bad(p.name, "must be a positive duration")
 		}
 	}
+	if c.AckWait > 0 && c.AckWait < time.Second {
+		bad("TAT_ACK_WAIT", "must be at least 1s (a working message is kept alive every third of it)")
+	}
 	if c.ClockSkew < 0 || c.ClockSkew > 10*time.Minute {
 		bad("TAT_CLOCK_SKEW", "must be between 0 and 10m")
 	}
@@ -159,6 +167,17 @@ func (c Config) Validate() error {
 		bad("TAT_SESSION_KEY_ROTATION", "must be 0 (no schedule) or at least %s", domain.MinKeyRotationInterval)
 	}
 	return errors.Join(errs...)
+}
+
+// handlerTimeout bounds one handler run (and, separately, the dead letter
+// and abandoning of a message past MaxDeliver): a handler stuck on a dead
+// server gives its message back (NakWithDelay) instead of keeping it alive
+// forever. Twice the ack wait, and never less than a request that waits
+// for a profile's first JWK set (TAT_JWKS_WAIT) and then fetches it again
+// for an unknown kid (TAT_JWKS_TIMEOUT) needs, with 2 s for the store.
+// With the defaults 10 s: both runs fit in TAT_SHUTDOWN_TIMEOUT (25 s).
+func (c Config) handlerTimeout() time.Duration {
+	return max(2*c.AckWait, c.JWKSWait+c.JWKSTimeout+2*time.Second)
 }
 
 // Subjects and stream names under the prefix.

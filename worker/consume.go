@@ -151,14 +151,14 @@ func (r *runner) process(ctx context.Context, m jetstream.Msg, stop func()) {
 	} else {
 		// A handler stuck on a dead server must give the message back: the
 		// keep-alive would otherwise hold it forever.
-		hctx, cancel := context.WithTimeout(ctx, 2*r.cfg.AckWait)
+		hctx, cancel := context.WithTimeout(ctx, r.cfg.handlerTimeout())
 		out, err = safely(hctx, r.handle, m.Subject(), in)
 		cancel()
 	}
 	final := err != nil && int(md.NumDelivered) >= r.cfg.MaxDeliver
 	if final {
 		// A deadline of their own: the handler's may be spent.
-		fctx, cancel := context.WithTimeout(ctx, 2*r.cfg.AckWait)
+		fctx, cancel := context.WithTimeout(ctx, r.cfg.handlerTimeout())
 		r.deadLetter(fctx, m, md, err)
 		out, err = safely(fctx, r.abandon, m.Subject(), in)
 		cancel()
