@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -34,6 +35,14 @@ type handleFunc func(ctx context.Context, subject string, in handlers.Input) (ha
 // stored, its event published and its reply sent; NakWithDelay after a
 // transient fault (exponential backoff); or, once it has been delivered
 // MaxDeliver times, a dead letter, an abandoned outcome, and Ack.
+//
+// The Ack is not confirmed (Ack, not DoubleAck): it is sent only once the
+// outcome is stored and its event is in the stream, so an ack that is lost
+// (the connection drops, the worker dies before it is written) only makes
+// a redelivery after the ack wait, which finds the stored outcome and its
+// publication marker, replies the same and publishes nothing. While
+// draining, acks are confirmed, so that a worker that exits after SIGTERM
+// leaves nothing unacknowledged behind it.
 type runner struct {
 	kind        string
 	cons        jetstream.Consumer
@@ -46,10 +55,25 @@ type runner struct {
 	m           *metrics
 	concurrency int
 
-	sem     chan struct{}
-	wg      sync.WaitGroup
-	cc      jetstream.ConsumeContext
-	sampled zerolog.Logger // for what a publisher may repeat at will
+	sem      chan struct{}
+	wg       sync.WaitGroup
+	cc       jetstream.ConsumeContext
+	sampled  zerolog.Logger // for what a publisher may repeat at will
+	draining atomic.Bool    // acks are confirmed (DoubleAck) once set
+}
+
+// pullBatch is how many messages the consumer asks the server for ahead of
+// the free slots (jetstream.PullMaxMessages; it asks again for the
+// difference once half have been handed to a slot). A message waiting for
+// a slot inside the client is not kept alive, so the buffer is kept to a
+// quarter of the slots (at least 8, at most the slots): a few pull
+// requests more than a buffer as large as the slots (about one per four
+// messages at 16 slots, one per sixteen at 128), fewer messages that a
+// worker whose handlers all stall holds without keep-alive past the short
+// ack wait, and fewer unacknowledged messages per worker against the
+// consumer's MaxAckPending (the fleet's).
+func pullBatch(slots int) int {
+	return min(slots, max(8, slots/4))
 }
 
 func (r *runner) start(work context.Context) error {
@@ -65,7 +89,7 @@ func (r *runner) start(work context.Context) error {
 			defer func() { <-r.sem; r.wg.Done() }()
 			r.process(work, m, stop)
 		}()
-	}, jetstream.PullMaxMessages(r.concurrency),
+	}, jetstream.PullMaxMessages(pullBatch(r.concurrency)),
 		// Short pull requests: after a cluster node dies, a pull parked on
 		// it expires in seconds instead of the default 30.
 		jetstream.PullExpiry(5*time.Second),
@@ -85,6 +109,7 @@ func (r *runner) drain(ctx context.Context) error {
 	if r.cc == nil {
 		return nil
 	}
+	r.draining.Store(true)
 	r.cc.Drain()
 	done := make(chan struct{})
 	go func() {
@@ -177,7 +202,7 @@ func (r *runner) process(ctx context.Context, m jetstream.Msg, stop func()) {
 		return
 	}
 	r.reply(replyTo, refusal, out.Reply, log)
-	if err := m.DoubleAck(ctx); err != nil {
+	if err := r.ack(ctx, m); err != nil {
 		// The outcome is stored and published: a redelivery answers the
 		// same and publishes nothing new.
 		log.Warn().Err(err).Msg("ack failed; a redelivery will repeat the stored outcome")
@@ -192,6 +217,17 @@ func (r *runner) process(ctx context.Context, m jetstream.Msg, stop func()) {
 	}
 	ev.Str("key", o.Key).Int("status_code", o.StatusCode).Str("event", o.Event.Type).
 		Str("event_id", o.Event.ID).Str("error_type", errType).Dur("took", time.Since(start)).Msg("outcome")
+}
+
+// ack acknowledges a message whose outcome is stored and published: one
+// publish, not confirmed, except while draining (see runner).
+func (r *runner) ack(ctx context.Context, m jetstream.Msg) error {
+	if r.draining.Load() {
+		actx, cancel := context.WithTimeout(ctx, r.cfg.AckWait)
+		defer cancel()
+		return m.DoubleAck(actx)
+	}
+	return m.Ack()
 }
 
 // reply sends the outcome to the requester's subject unless replyRefusal
