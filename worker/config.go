@@ -80,7 +80,7 @@ func Defaults() Config {
 		HTTPAddr:           "127.0.0.1:8080",
 		ClockSkew:          60 * time.Second,
 		MaxTokenBytes:      16 << 10,
-		Concurrency:        32,
+		Concurrency:        128,
 		MaxDeliver:         10,
 		AckWait:            5 * time.Second,
 		RetryBase:          500 * time.Millisecond,
