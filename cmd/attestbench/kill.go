@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -18,8 +20,10 @@ type killResult struct {
 	Requests int
 	Held     int           // sent before the kill, replied after it
 	Recovery time.Duration // kill to the last reply of those
+	Median   time.Duration // kill to the median reply of those
 	Missing  int           // never replied (all requests)
 	Failed   int
+	Retries  float64 // the survivor's NakWithDelay during the phase (tat_retries_total)
 	AckWait  string
 	Load     string
 
@@ -35,7 +39,17 @@ func killPhase(o options, d *driver, is *issuer, run, profile string, env []stri
 	}
 	addr := freeAddr()
 	env2 := append(append([]string{}, env...), "TAT_HTTP_ADDR="+addr)
-	w2, err := startProc("attestd-2", env2, nil, o.attestd)
+	var warnMu sync.Mutex
+	var warns []string // the survivor's first warnings and errors, to say why a recovery took long
+	w2, err := startProc("attestd-2", env2, func(line string) {
+		if strings.Contains(line, `"level":"warn"`) || strings.Contains(line, `"level":"error"`) {
+			warnMu.Lock()
+			if len(warns) < 10 {
+				warns = append(warns, truncate(line, 400))
+			}
+			warnMu.Unlock()
+		}
+	}, o.attestd)
 	if err != nil {
 		fatalf("%v", err)
 	}
@@ -43,6 +57,8 @@ func killPhase(o options, d *driver, is *issuer, run, profile string, env []stri
 		fatalf("second worker: %v", err)
 	}
 	res.survivor = w2
+	metrics2 := "http://" + addr + "/metrics"
+	r0, _ := metric(metrics2, "tat_retries_total")
 	if rate <= 0 {
 		rate = 100
 	}
@@ -72,8 +88,11 @@ func killPhase(o options, d *driver, is *issuer, run, profile string, env []stri
 	case <-time.After(2 * time.Minute):
 	}
 	<-w.done
+	r1, _ := metric(metrics2, "tat_retries_total")
+	res.Retries = r1 - r0
 	res.Rate, res.Requests, res.Load = rate, len(reqs), l0+" -> "+loadAvg()
 	k := killed.UnixNano()
+	var after []float64
 	for i := range p.sent {
 		g := p.got[i].Load()
 		switch {
@@ -86,9 +105,17 @@ func killPhase(o options, d *driver, is *issuer, run, profile string, env []stri
 		if p.sent[i].Load() < k && g > k {
 			res.Held++
 			res.Recovery = max(res.Recovery, time.Duration(g-k))
+			after = append(after, float64(g-k))
 		}
 	}
-	fmt.Printf("kill: %d requests at %.0f/s; %d sent before the SIGKILL were answered after it, the last %v after the kill (TAT_ACK_WAIT %s); %d failed, %d missing; load %s\n",
-		res.Requests, rate, res.Held, res.Recovery.Round(time.Millisecond), res.AckWait, res.Failed, res.Missing, res.Load)
+	sort.Float64s(after)
+	res.Median = time.Duration(percentile(after, .5))
+	fmt.Printf("kill: %d requests at %.0f/s; %d sent before the SIGKILL were answered after it, half within %v, the last %v after the kill (TAT_ACK_WAIT %s); %d failed, %d missing; the survivor retried %.0f times; load %s\n",
+		res.Requests, rate, res.Held, res.Median.Round(time.Millisecond), res.Recovery.Round(time.Millisecond), res.AckWait, res.Failed, res.Missing, res.Retries, res.Load)
+	warnMu.Lock()
+	for _, l := range warns {
+		fmt.Println("  survivor:", l)
+	}
+	warnMu.Unlock()
 	return res
 }
