@@ -169,15 +169,25 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// minHandlerTimeout is the least time a handler gets, whatever the ack
+// wait: a redelivered command looks its outcome up in the store first,
+// and on FerretDB every lookup is a collection scan (README), which took
+// more than 10 s under load with about 12,000 outcomes (attestbench -kill,
+// docs/BENCHMARKS.md); a deadline shorter than that turns each retry into
+// another scan that is cut off, until the deliveries run out.
+const minHandlerTimeout = 30 * time.Second
+
 // handlerTimeout bounds one handler run (and, separately, the dead letter
 // and abandoning of a message past MaxDeliver): a handler stuck on a dead
 // server gives its message back (NakWithDelay) instead of keeping it alive
-// forever. Twice the ack wait, and never less than a request that waits
-// for a profile's first JWK set (TAT_JWKS_WAIT) and then fetches it again
-// for an unknown kid (TAT_JWKS_TIMEOUT) needs, with 2 s for the store.
-// With the defaults 10 s: both runs fit in TAT_SHUTDOWN_TIMEOUT (25 s).
+// forever. It is not tied to the ack wait: the message is kept alive while
+// the handler works. Twice the ack wait, at least minHandlerTimeout, and
+// never less than a request that waits for a profile's first JWK set
+// (TAT_JWKS_WAIT) and then fetches it again for an unknown kid
+// (TAT_JWKS_TIMEOUT) needs, with 2 s for the store. 30 s by default (it
+// was twice the old 30 s ack wait, 60 s).
 func (c Config) handlerTimeout() time.Duration {
-	return max(2*c.AckWait, c.JWKSWait+c.JWKSTimeout+2*time.Second)
+	return max(2*c.AckWait, minHandlerTimeout, c.JWKSWait+c.JWKSTimeout+2*time.Second)
 }
 
 // Subjects and stream names under the prefix.
