@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
+	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -58,7 +61,7 @@ func killPhase(o options, d *driver, is *issuer, run, profile string, env []stri
 	}
 	res.survivor = w2
 	metrics2 := "http://" + addr + "/metrics"
-	r0, _ := metric(metrics2, "tat_retries_total")
+	r0, _ := metricSum(metrics2, "tat_retries_total")
 	if rate <= 0 {
 		rate = 100
 	}
@@ -88,7 +91,7 @@ func killPhase(o options, d *driver, is *issuer, run, profile string, env []stri
 	case <-time.After(2 * time.Minute):
 	}
 	<-w.done
-	r1, _ := metric(metrics2, "tat_retries_total")
+	r1, _ := metricSum(metrics2, "tat_retries_total")
 	res.Retries = r1 - r0
 	res.Rate, res.Requests, res.Load = rate, len(reqs), l0+" -> "+loadAvg()
 	k := killed.UnixNano()
@@ -118,4 +121,30 @@ func killPhase(o options, d *driver, is *issuer, run, profile string, env []stri
 	}
 	warnMu.Unlock()
 	return res
+}
+
+// metricSum is the sum of a metric's samples, labelled or not (metric reads
+// an unlabelled one only).
+func metricSum(url, name string) (float64, error) {
+	c := &http.Client{Timeout: 5 * time.Second}
+	r, err := c.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer r.Body.Close()
+	sum := 0.0
+	sc := bufio.NewScanner(r.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue
+		}
+		f := strings.Fields(line)
+		if v, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil {
+			sum += v
+		}
+	}
+	return sum, sc.Err()
 }
