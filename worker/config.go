@@ -26,9 +26,14 @@ type Config struct {
 	ClockSkew     time.Duration // TAT_CLOCK_SKEW
 	MaxTokenBytes int           // TAT_MAX_TOKEN_BYTES
 
-	Concurrency   int           // TAT_WORKER_CONCURRENCY: attest messages in flight per worker
-	MaxDeliver    int           // TAT_MAX_DELIVER: deliveries before dead letter
-	AckWait       time.Duration // TAT_ACK_WAIT
+	Concurrency int // TAT_WORKER_CONCURRENCY: attest messages in flight per worker
+	MaxDeliver  int // TAT_MAX_DELIVER: deliveries before dead letter
+	// AckWait (TAT_ACK_WAIT) is the consumers' ack wait: how long a
+	// message delivered to a worker that died stays with it before it is
+	// redelivered. Short, because a handler's message is kept alive with
+	// InProgress every third of it for as long as the handler works
+	// (handlerTimeout), so only a dead or cut-off worker lets it run out.
+	AckWait       time.Duration
 	RetryBase     time.Duration // TAT_RETRY_BASE: first NakWithDelay
 	RetryMax      time.Duration // TAT_RETRY_MAX: longest NakWithDelay
 	DrainTimeout  time.Duration // TAT_SHUTDOWN_TIMEOUT
@@ -78,9 +83,9 @@ func Defaults() Config {
 		HTTPAddr:           "127.0.0.1:8080",
 		ClockSkew:          60 * time.Second,
 		MaxTokenBytes:      16 << 10,
-		Concurrency:        32,
+		Concurrency:        128,
 		MaxDeliver:         10,
-		AckWait:            30 * time.Second,
+		AckWait:            5 * time.Second,
 		RetryBase:          500 * time.Millisecond,
 		RetryMax:           15 * time.Second,
 		DrainTimeout:       25 * time.Second,
@@ -133,6 +138,9 @@ func (c Config) Validate() error {
 			bad(p.name, "must be a positive duration")
 		}
 	}
+	if c.AckWait > 0 && c.AckWait < time.Second {
+		bad("TAT_ACK_WAIT", "must be at least 1s (a working message is kept alive every third of it)")
+	}
 	if c.ClockSkew < 0 || c.ClockSkew > 10*time.Minute {
 		bad("TAT_CLOCK_SKEW", "must be between 0 and 10m")
 	}
@@ -162,6 +170,27 @@ func (c Config) Validate() error {
 		bad("TAT_SESSION_KEY_ROTATION", "must be 0 (no schedule) or at least %s", domain.MinKeyRotationInterval)
 	}
 	return errors.Join(errs...)
+}
+
+// minHandlerTimeout is the least time a handler gets, whatever the ack
+// wait: a redelivered command looks its outcome up in the store first,
+// and on FerretDB every lookup is a collection scan (README), which took
+// more than 10 s under load with about 12,000 outcomes (attestbench -kill,
+// docs/BENCHMARKS.md); a deadline shorter than that turns each retry into
+// another scan that is cut off, until the deliveries run out.
+const minHandlerTimeout = 30 * time.Second
+
+// handlerTimeout bounds one handler run (and, separately, the dead letter
+// and abandoning of a message past MaxDeliver): a handler stuck on a dead
+// server gives its message back (NakWithDelay) instead of keeping it alive
+// forever. It is not tied to the ack wait: the message is kept alive while
+// the handler works. Twice the ack wait, at least minHandlerTimeout, and
+// never less than a request that waits for a profile's first JWK set
+// (TAT_JWKS_WAIT) and then fetches it again for an unknown kid
+// (TAT_JWKS_TIMEOUT) needs, with 2 s for the store. 30 s by default (it
+// was twice the old 30 s ack wait, 60 s).
+func (c Config) handlerTimeout() time.Duration {
+	return max(2*c.AckWait, minHandlerTimeout, c.JWKSWait+c.JWKSTimeout+2*time.Second)
 }
 
 // Subjects and stream names under the prefix.

@@ -142,7 +142,7 @@ func newDriver(url, prefix, run string) (*driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &driver{nc: nc, js: js, subject: prefix + ".attest.requests", replyTo: "bench_" + run + ".reply"}
+	d := &driver{nc: nc, js: js, subject: prefix + ".attest.requests", replyTo: "_INBOX.bench_" + run + ".reply"}
 	if _, err := nc.Subscribe(d.replyTo+".>", d.onReply); err != nil {
 		return nil, err
 	}

@@ -70,6 +70,7 @@ type options struct {
 	outDir    string
 	name      string
 	restart   bool
+	kill      bool
 	label     string
 }
 
@@ -93,6 +94,7 @@ func main() {
 	flag.StringVar(&o.outDir, "out", "docs", "`directory` for the report (the folder of BENCHMARKS.md)")
 	flag.StringVar(&o.name, "name", "bench-report", "report file `name` (without .md)")
 	flag.BoolVar(&o.restart, "restart", true, "measure a restart with the loaded users in the store")
+	flag.BoolVar(&o.kill, "kill", false, "measure recovery from SIGKILL: start a second worker, send at the latency phase's rate, kill the first in the middle (not with -embedded)")
 	flag.StringVar(&o.label, "label", "", "a line of text for the report (what is being measured)")
 	flag.Parse()
 	if (o.natsURL == "") != (o.mongoURI == "") {
@@ -125,6 +127,7 @@ type report struct {
 	HeapAfter    float64
 	Restart      time.Duration
 	StopTime     time.Duration
+	Kill         killResult
 	ViewLoaded   string
 	StoreCounts  string
 }
@@ -285,6 +288,14 @@ func run(o options) report {
 		r.Latency = measure(fmt.Sprintf("latency at %.0f/s (open loop)", rate), func() phaseResult {
 			return d.openLoop("latency", lat, rate, 2*time.Minute)
 		})
+	}
+	if o.kill {
+		if o.embedded {
+			fmt.Println("kill phase skipped: with -embedded the servers die with the worker")
+		} else {
+			r.Kill = killPhase(o, d, is, run, profile, env, w, rate, seq)
+			w = r.Kill.survivor
+		}
 	}
 	d.nc.Close()
 

@@ -73,6 +73,10 @@ func writeReport(o options, r report) string {
 		users := float64(o.users + o.warmup)
 		p("| restart time per 100,000 users (above, less the empty start, scaled) | %.1f s |", (r.Restart-r.FirstStart).Seconds()*100000/users)
 	}
+	if k := r.Kill; k.Ran {
+		p("| **recovery from SIGKILL** (two workers, %d requests at %.0f /s, the first killed halfway; TAT_ACK_WAIT %s): kill to the last reply of a request sent before it | **%.2f s** (%d such requests, half within %.2f s; %d failed, %d missing; the survivor retried %.0f times; load %s) |",
+			k.Requests, k.Rate, k.AckWait, k.Recovery.Seconds(), k.Held, k.Median.Seconds(), k.Failed, k.Missing, k.Retries, k.Load)
+	}
 	p("")
 	p("Reply latency at %.0f /s, %s (log-scale buckets):", lt.Offered, rateWhy(o))
 	p("")

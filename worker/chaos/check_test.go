@@ -24,12 +24,14 @@ type checkOpts struct {
 
 // storedEvent is one message of the events stream.
 type storedEvent struct {
-	seq   uint64
-	msgID string
-	raw   string
-	ev    domain.Event
-	data  struct {
+	seq    uint64
+	msgID  string
+	raw    string
+	stored time.Time // when the events stream stored it
+	ev     domain.Event
+	data   struct {
 		RequestID string `json:"request_id"`
+		StreamSeq uint64 `json:"stream_seq"` // the request's sequence in the attest stream
 		ErrorType string `json:"error_type"`
 		Session   *struct {
 			SessionID string `json:"session_id"`

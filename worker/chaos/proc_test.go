@@ -66,6 +66,20 @@ func (h *harness) newWorker(name string, extra ...string) *workerProc {
 	return w
 }
 
+// unset removes a setting of the worker's environment (one of newWorker's
+// defaults), so that the next start uses the worker's own default.
+func (w *workerProc) unset(key string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	env := w.env[:0]
+	for _, kv := range w.env {
+		if !strings.HasPrefix(kv, key+"=") {
+			env = append(env, kv)
+		}
+	}
+	w.env = env
+}
+
 // start runs a new process of the worker on a fresh HTTP port and waits
 // until /readyz answers 200.
 func (w *workerProc) start() {

@@ -105,7 +105,7 @@ func (h *harness) readEvents() []storedEvent {
 				continue
 			}
 			seq = md.Sequence.Stream
-			e := storedEvent{seq: seq, msgID: m.Headers().Get(jetstream.MsgIDHeader), raw: string(m.Data())}
+			e := storedEvent{seq: seq, msgID: m.Headers().Get(jetstream.MsgIDHeader), raw: string(m.Data()), stored: md.Timestamp}
 			if err := json.Unmarshal(m.Data(), &e.ev); err != nil {
 				h.t.Errorf("event seq %d is not JSON: %.200s", seq, m.Data())
 				continue
