@@ -58,3 +58,21 @@ func TestDecodeStrictBus(t *testing.T) {
 		t.Errorf("63 levels of data: %v", err)
 	}
 }
+
+// TestDecodeStrictBusSizeLimitIsInclusive: maxBytes is the largest size
+// read, so JSON of exactly maxBytes decodes and one byte more is refused.
+func TestDecodeStrictBusSizeLimitIsInclusive(t *testing.T) {
+	t.Parallel()
+	ev, err := domain.NewEvent("evt-1", domain.EventUserCreated, "user-1", time.Now(), map[string]any{"user": map[string]any{"a": 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(ev)
+	var e domain.Event
+	if err := domain.DecodeStrictBus(raw, &e, len(raw)); err != nil || e.ID != "evt-1" {
+		t.Errorf("exactly maxBytes (%d): %v", len(raw), err)
+	}
+	if err := domain.DecodeStrictBus(raw, &e, len(raw)-1); err == nil || !strings.Contains(err.Error(), "over the limit") {
+		t.Errorf("one byte over maxBytes: %v", err)
+	}
+}
