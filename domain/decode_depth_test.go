@@ -114,6 +114,8 @@ func TestDecodeStrictNamesTheMember(t *testing.T) {
 			wantMsg: `payload is not valid: field "user.emails[0].email" is sent twice`},
 		{name: "a long name", payload: `{"profile_id":"p","` + strings.Repeat("k", 10000) + `":1}`, into: &domain.AttestRequest{},
 			wantMsg: `payload is not valid: unknown field "` + strings.Repeat("k", 64) + `..."`},
+		{name: "a name of exactly 64 bytes is quoted whole", payload: `{"profile_id":"p","` + strings.Repeat("k", 64) + `":1}`, into: &domain.AttestRequest{},
+			wantMsg: `payload is not valid: unknown field "` + strings.Repeat("k", 64) + `"`},
 		{name: "a number for a list of structs", payload: `{"op":"upsert","user":{"emails":7}}`, into: &domain.UserCommand{},
 			wantMsg: `payload is not valid: field "user.emails" must be an array`},
 		{name: "a string for a struct in a list", payload: `{"op":"upsert","user":{"emails":["a@b.c"]}}`, into: &domain.UserCommand{},

@@ -1,0 +1,198 @@
+package handlers_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/tat-worker/attest/domain"
+	"github.com/tat-worker/attest/handlers"
+)
+
+// Tests of Attest through its exported API found missing by mutation
+// testing (make mutate): request ids, what makes two messages the same
+// request, Abandon of a request named by its stream position, and the
+// store writes of a just-in-time user's announcement.
+
+// rawAttest runs one attest request whose payload is data as sent.
+func (e *env) rawAttest(t testing.TB, in handlers.Input, data string) handlers.AttestReply {
+	t.Helper()
+	in.Data = []byte(data)
+	out, err := e.attest.Handle(context.Background(), in)
+	if err != nil {
+		t.Fatalf("Handle returned a transient error: %v", err)
+	}
+	var r handlers.AttestReply
+	if err := json.Unmarshal(out.Reply, &r); err != nil {
+		t.Fatalf("reply is not JSON: %v: %s", err, out.Reply)
+	}
+	return r
+}
+
+// TestAttestRefusesRequestIDOutsideAlphabet: a request_id that is not 1
+// to 128 characters of A-Za-z0-9._:- is refused (invalid_request naming
+// request_id); the request is not carried out under its stream position.
+func TestAttestRefusesRequestIDOutsideAlphabet(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false)
+	e.addUser(t, "user-ada", "ada@example.com", domain.UserActive)
+	for i, id := range []string{"has space", "semi;colon", fmt.Sprintf("%0129d", 0)} {
+		tok, _ := e.token(t, "ada@example.com", t0)
+		r := e.attestReply(t, at("TAT_ATTEST", uint64(20+i)), map[string]any{"request_id": id, "token": tok, "session_duration_minutes": 30})
+		if r.StatusCode != 400 || r.ErrorType != domain.ErrInvalidRequest.Code || r.Session != nil || r.SessionToken != "" {
+			t.Errorf("request_id %q: %+v", id, r)
+		}
+	}
+	if n := e.sessions.Count(); n != 0 {
+		t.Errorf("%d session revisions stored", n)
+	}
+	if n := len(e.pub.OfType(domain.EventAttestFailed)); n != 3 {
+		t.Errorf("%d attest.failed events, want 3", n)
+	}
+}
+
+// TestAttestRepeatIsTheSameRequestHoweverEncoded: a second message with the
+// request's id and the same content, its members in another order and
+// spaced otherwise, is the same request: answered from the first outcome,
+// its attest.repeated not flagged different_request.
+func TestAttestRepeatIsTheSameRequestHoweverEncoded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false)
+	e.addUser(t, "user-ada", "ada@example.com", domain.UserActive)
+	tok, _ := e.token(t, "ada@example.com", t0)
+	first := e.rawAttest(t, at("TAT_ATTEST", 30), fmt.Sprintf(
+		`{"request_id":"enc","profile_id":%q,"token":%q,"session_duration_minutes":30,"session_custom_claims":{"plan":"pro","n":1}}`,
+		e.profile.ProfileID, tok))
+	if first.StatusCode != 200 || first.Session == nil {
+		t.Fatalf("first: %+v", first)
+	}
+	second := e.rawAttest(t, at("TAT_ATTEST", 31), fmt.Sprintf(
+		"{ \"session_custom_claims\" : { \"plan\" : \"pro\",\n \"n\" : 1 },\n \"session_duration_minutes\": 30, \"token\": %q, \"profile_id\": %q, \"request_id\": \"enc\" }",
+		tok, e.profile.ProfileID))
+	if second.StatusCode != 200 || second.Session == nil || second.Session.SessionID != first.Session.SessionID {
+		t.Fatalf("the same request, encoded otherwise: %+v", second)
+	}
+	reps := e.pub.OfType(domain.EventAttestRepeated)
+	if len(reps) != 1 {
+		t.Fatalf("%d attest.repeated events", len(reps))
+	}
+	if d := repeatedOf(t, reps[0]); d.DifferentRequest || d.StatusCode != 200 {
+		t.Errorf("attest.repeated data %+v", d)
+	}
+	if n := e.sessions.Count(); n != 1 {
+		t.Errorf("%d session revisions stored", n)
+	}
+}
+
+// TestAbandonAnnouncesTheSessionOfARequestWithoutID: a request sent
+// without request_id is named by its stream position; when it stored its
+// session on every delivery but recorded no outcome, Abandon announces that
+// session as for a request with an id.
+func TestAbandonAnnouncesTheSessionOfARequestWithoutID(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false)
+	e.addUser(t, "user-ada", "ada@example.com", domain.UserActive)
+	tok, _ := e.token(t, "ada@example.com", t0)
+	id := "#seq:41"
+	sid := startedSessionID(id, tok)
+
+	e.outcomes.down.Store(true)
+	in := e.deliver(t, at("TAT_ATTEST", 41), map[string]any{"token": tok, "session_duration_minutes": 30}, 2)
+	if _, ok, _ := e.sessions.RevisionBy(context.Background(), sid, id); !ok {
+		t.Fatalf("precondition: the request stored session %s", sid)
+	}
+	e.outcomes.down.Store(false)
+
+	out, err := e.attest.Abandon(context.Background(), in, errors.New("deliveries exhausted"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r handlers.AttestReply
+	_ = json.Unmarshal(out.Reply, &r)
+	if r.StatusCode != 200 || r.Session == nil || r.Session.SessionID != sid {
+		t.Fatalf("Abandon's reply: %+v", r)
+	}
+	if evs := e.pub.OfType(domain.EventSessionCreated); len(evs) != 1 || evs[0].Subject != sid {
+		t.Errorf("session.created events: %+v", evs)
+	}
+	if n := len(e.pub.OfType(domain.EventAttestFailed)); n != 0 {
+		t.Errorf("%d attest.failed events", n)
+	}
+	e.wantAllAnnounced(t, "user-ada")
+}
+
+// countingUsers counts the user writes that reach a fakeUsers.
+type countingUsers struct {
+	*fakeUsers
+	inserts, puts atomic.Int64
+}
+
+func (c *countingUsers) InsertUser(ctx context.Context, u domain.User) error {
+	c.inserts.Add(1)
+	return c.fakeUsers.InsertUser(ctx, u)
+}
+
+func (c *countingUsers) PutUser(ctx context.Context, u domain.User, deleted bool) error {
+	c.puts.Add(1)
+	return c.fakeUsers.PutUser(ctx, u, deleted)
+}
+
+// TestJITAnnouncementWritesOnlyWhatTheViewLacks: a redelivery that
+// finishes a recorded user.created writes the user only when the view does
+// not hold that version, and then only inserts it: a newer state of the
+// user in the store (changed by an admin meanwhile) is never overwritten
+// with the recorded first version.
+func TestJITAnnouncementWritesOnlyWhatTheViewLacks(t *testing.T) {
+	t.Parallel()
+	for _, inView := range []bool{true, false} {
+		t.Run(fmt.Sprintf("in view %v", inView), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, true)
+			users := &countingUsers{fakeUsers: e.users}
+			e.attest.Users = users
+			tok, _ := e.token(t, "jit@example.com", t0)
+			payload := map[string]any{"request_id": "jit-w", "token": tok}
+			e.pub.refuseType(domain.EventUserCreated)
+			in := e.deliver(t, at("TAT_ATTEST", 5), payload, 1)
+			jitID := domain.JITUserID("jit@example.com")
+			u, ok := e.users.user(jitID)
+			if !ok || u.Version != 1 {
+				t.Fatalf("precondition: the JIT user is stored at version 1: %+v %v", u, ok)
+			}
+			if inView {
+				e.view.PutUser(u, false) // a restarted worker's snapshot
+			} else {
+				// An admin changed the user in the store; this worker's
+				// view has not seen it.
+				newer := u
+				newer.Version, newer.Status = 2, domain.UserDisabled
+				_ = e.users.PutUser(context.Background(), newer, false)
+			}
+			e.pub.refuseType("")
+			inserts, puts := users.inserts.Load(), users.puts.Load()
+
+			if _, err := e.attest.Abandon(context.Background(), in, errors.New("deliveries exhausted")); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(e.pub.OfType(domain.EventUserCreated)); n != 1 {
+				t.Fatalf("%d user.created events", n)
+			}
+			if n := users.puts.Load() - puts; n != 0 {
+				t.Errorf("the announcement replaced the stored user %d times", n)
+			}
+			wantInserts := int64(1)
+			if inView {
+				wantInserts = 0
+			}
+			if n := users.inserts.Load() - inserts; n != wantInserts {
+				t.Errorf("%d inserts, want %d", n, wantInserts)
+			}
+			if got, _ := e.users.user(jitID); !inView && (got.Version != 2 || got.Status != domain.UserDisabled) {
+				t.Errorf("the store's newer user was overwritten: %+v", got)
+			}
+		})
+	}
+}
