@@ -35,7 +35,8 @@ func TestDecodeStrictBus(t *testing.T) {
 		{"trailing data", string(raw) + "{}", "after", 0},
 		{"not UTF-8", strings.Replace(string(raw), "tat/worker", "tat/\xffworker", 1), "UTF-8", 0},
 		{"truncated", string(raw[:len(raw)-1]), "", 0},
-		{"a string", `"x"`, "", 0},
+		{"a string", `"x"`, "the payload must be an object", 0},
+		{"an array", `[{"id":"evt-1"}]`, "the payload must be an object", 0},
 	} {
 		var e domain.Event
 		err := domain.DecodeStrictBus([]byte(tc.data), &e, tc.max)

@@ -196,3 +196,43 @@ func TestJITAnnouncementWritesOnlyWhatTheViewLacks(t *testing.T) {
 		})
 	}
 }
+
+// TestAttestSessionCarriesMappedRoles: a profile that maps role_ids gives
+// the session the token's roles; a token without the claim, or a profile
+// that maps none, gives an empty list.
+func TestAttestSessionCarriesMappedRoles(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false)
+	e.addUser(t, "user-ada", "ada@example.com", domain.UserActive)
+	spec := e.profile.ProfileSpec
+	spec.ProfileID = "trusted-auth-token-profile-roles"
+	spec.AttributeMapping.RoleIDs = "roles"
+	withRoles, err := domain.NewProfile(spec, domain.ProfileRules{}, 1, t0, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.view.PutProfile(withRoles, false)
+
+	for i, tc := range []struct {
+		profile string
+		roles   any
+		want    []string
+	}{
+		{withRoles.ProfileID, []any{"admin", "ops"}, []string{"admin", "ops"}},
+		{withRoles.ProfileID, nil, []string{}},
+		{e.profile.ProfileID, []any{"admin"}, []string{}},
+	} {
+		extra := map[string]any{}
+		if tc.roles != nil {
+			extra["roles"] = tc.roles
+		}
+		tok := e.idp.token(t, "ada@example.com", fmt.Sprintf("jti-roles-%d", i), t0, extra)
+		r := e.attestReply(t, at("TAT_ATTEST", uint64(50+i)), map[string]any{"profile_id": tc.profile, "token": tok, "session_duration_minutes": 30})
+		if r.StatusCode != 200 || r.Session == nil {
+			t.Fatalf("case %d: %+v", i, r)
+		}
+		if fmt.Sprint(r.Session.Roles) != fmt.Sprint(tc.want) || r.Session.Roles == nil {
+			t.Errorf("case %d: session roles %#v, want %#v", i, r.Session.Roles, tc.want)
+		}
+	}
+}
