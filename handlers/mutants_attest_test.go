@@ -236,3 +236,80 @@ func TestAttestSessionCarriesMappedRoles(t *testing.T) {
 		}
 	}
 }
+
+// TestJITUserComesBackAfterDelete: a JIT user an admin deleted is made
+// again by the next token for its address, as the next version of the same
+// record: stored, announced and in the view at that version.
+func TestJITUserComesBackAfterDelete(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, true)
+	jitID := domain.JITUserID("back@example.com")
+	tok, _ := e.token(t, "back@example.com", t0)
+	if r := e.attestReply(t, at("TAT_ATTEST", 60), map[string]any{"request_id": "jit-1", "token": tok}); r.StatusCode != 200 || r.UserID != jitID {
+		t.Fatalf("first: %+v", r)
+	}
+	u, ok := e.view.User(jitID)
+	if !ok || u.Version != 1 {
+		t.Fatalf("precondition: %+v %v", u, ok)
+	}
+	u.Version = 2
+	_ = e.users.PutUser(context.Background(), u, true) // deleted by an admin
+	e.view.PutUser(u, true)
+
+	tok, _ = e.token(t, "back@example.com", t0)
+	r := e.attestReply(t, at("TAT_ATTEST", 61), map[string]any{"request_id": "jit-2", "token": tok})
+	if r.StatusCode != 200 || r.UserID != jitID || r.User == nil || r.User.Version != 3 {
+		t.Fatalf("after delete: %+v", r)
+	}
+	if got, ok := e.users.user(jitID); !ok || got.Version != 3 {
+		t.Errorf("the store holds %+v (live %v), want version 3", got, ok)
+	}
+	if got, ok := e.view.User(jitID); !ok || got.Version != 3 {
+		t.Errorf("the view holds %+v (live %v), want version 3", got, ok)
+	}
+	created := e.pub.OfType(domain.EventUserCreated)
+	if len(created) != 2 {
+		t.Fatalf("%d user.created events", len(created))
+	}
+	var d handlers.UserEventData
+	if err := json.Unmarshal(created[1].Data, &d); err != nil || d.User == nil || d.User.Version != 3 {
+		t.Errorf("the second user.created names %+v (%v)", d.User, err)
+	}
+}
+
+// TestAttestFailedNamesTheProfileUpToItsLimit: a refused request's
+// attest.failed names the profile it asked for (data and subject) when the
+// id is within the 128 characters a profile id may have; a longer one is
+// not echoed.
+func TestAttestFailedNamesTheProfileUpToItsLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false)
+	for i, tc := range []struct {
+		profileID string
+		echoed    bool
+	}{
+		{"trusted-auth-token-profile-unknown", true},
+		{"p" + fmt.Sprintf("%0127d", 0), true},
+		{"p" + fmt.Sprintf("%0128d", 0), false},
+	} {
+		reqID := fmt.Sprintf("unknown-%d", i)
+		tok, _ := e.token(t, "ada@example.com", t0)
+		r := e.attestReply(t, at("TAT_ATTEST", uint64(70+i)), map[string]any{"request_id": reqID, "profile_id": tc.profileID, "token": tok})
+		if r.StatusCode == 200 {
+			t.Fatalf("profile %q: accepted", tc.profileID)
+		}
+		evs := e.eventsFor(reqID)
+		if len(evs) != 1 || evs[0].Type != domain.EventAttestFailed {
+			t.Fatalf("profile %q: events %+v", tc.profileID, evs)
+		}
+		var d handlers.AttestEventData
+		_ = json.Unmarshal(evs[0].Data, &d)
+		want := ""
+		if tc.echoed {
+			want = tc.profileID
+		}
+		if d.ProfileID != want || evs[0].Subject != want {
+			t.Errorf("%d-character profile id: attest.failed names %q (subject %q), want %q", len(tc.profileID), d.ProfileID, evs[0].Subject, want)
+		}
+	}
+}
