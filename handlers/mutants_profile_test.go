@@ -233,6 +233,19 @@ func TestProfileChangeRefusalsStoreNothing(t *testing.T) {
 			t.Errorf("%s: %d profile.rejected events", tc.name, n-rejected)
 		}
 	}
+	// Each profile.rejected names the profile the command was about, from
+	// the spec of an upsert or the profile_id of a delete.
+	rejected := f.e.pub.OfType(domain.EventProfileRejected)
+	for i, want := range []string{"trusted-auth-token-profile-a", "trusted-auth-token-profile-new", "trusted-auth-token-profile-a", "trusted-auth-token-profile-none", "trusted-auth-token-profile-a"} {
+		if i >= len(rejected) {
+			break
+		}
+		var d handlers.ProfileEventData
+		_ = json.Unmarshal(rejected[i].Data, &d)
+		if rejected[i].Subject != want || d.ProfileID != want {
+			t.Errorf("profile.rejected %d names %q (subject %q), want %q", i, d.ProfileID, rejected[i].Subject, want)
+		}
+	}
 	if p, _ := f.e.view.Profile("trusted-auth-token-profile-a"); p.Version != 1 || p.Name != "A" {
 		t.Errorf("the view holds %q v%d after refusals", p.Name, p.Version)
 	}
