@@ -264,3 +264,32 @@ func sha256B64(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return b64(sum[:])
 }
+
+// TestJWKThumbprintRefusesIncompleteKeys: a key with a missing, zero or
+// negative part, an EC key off the supported curves and an Ed25519 key of
+// the wrong size get no thumbprint (a thumbprint is a key id: it must name
+// a usable key).
+func TestJWKThumbprintRefusesIncompleteKeys(t *testing.T) {
+	t.Parallel()
+	n := new(big.Int).Lsh(big.NewInt(1), 2047)
+	n.Add(n, big.NewInt(1))
+	for name, key := range map[string]any{
+		"RSA nil":           (*rsa.PublicKey)(nil),
+		"RSA without N":     &rsa.PublicKey{E: 65537},
+		"RSA with N zero":   &rsa.PublicKey{N: big.NewInt(0), E: 65537},
+		"RSA with N < 0":    &rsa.PublicKey{N: new(big.Int).Neg(n), E: 65537},
+		"RSA with E zero":   &rsa.PublicKey{N: n, E: 0},
+		"RSA with E < 0":    &rsa.PublicKey{N: n, E: -3},
+		"EC nil":            (*ecdsa.PublicKey)(nil),
+		"Ed25519 too short": ed25519.PublicKey(make([]byte, ed25519.PublicKeySize-1)),
+		"Ed25519 too long":  ed25519.PublicKey(make([]byte, ed25519.PublicKeySize+1)),
+	} {
+		if got, err := domain.JWKThumbprint(key); err == nil {
+			t.Errorf("%s: thumbprint %s, want an error", name, got)
+		}
+	}
+	// The same modulus with a usable exponent does get one.
+	if _, err := domain.JWKThumbprint(&rsa.PublicKey{N: n, E: 65537}); err != nil {
+		t.Errorf("a complete RSA key: %v", err)
+	}
+}
