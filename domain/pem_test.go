@@ -164,6 +164,8 @@ func TestParsePEMPublicKeyRefuses(t *testing.T) {
 		{"EC private key", pemBlock("EC PRIVATE KEY", ecPriv), "private key"},
 		{"certificate", pemBlock("CERTIFICATE", cert), "certificates are not accepted"},
 		{"unknown block type", pemBlock("SSH2 PUBLIC KEY", []byte("x")), "not supported"},
+		{"a block type of 32 characters, quoted whole", pemBlock("OPENSSH PUBLIC KEY FORMAT VERSIO", []byte("x")), `type "OPENSSH PUBLIC KEY FORMAT VERSIO" is not`},
+		{"a block type over 32 characters, cut", pemBlock("OPENSSH PUBLIC KEY FORMAT VERSION", []byte("x")), `type "OPENSSH PUBLIC KEY FORMAT VERSIO"... is not`},
 		{"PKCS1 bytes in a PUBLIC KEY block", pemBlock("PUBLIC KEY", x509.MarshalPKCS1PublicKey(&rsa2048.PublicKey)), "not a supported PKIX"},
 		{"PKIX bytes in an RSA PUBLIC KEY block", strings.Replace(strings.Replace(good, "PUBLIC KEY", "RSA PUBLIC KEY", 1), "END PUBLIC KEY", "END RSA PUBLIC KEY", 1), "PKCS #1"},
 		{"two blocks", good + pemOf(t, p256.Public()), "more than one block"},
