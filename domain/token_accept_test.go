@@ -236,3 +236,42 @@ func tokenAcceptCases() []verifyCase {
 		},
 	}
 }
+
+// TestVerifyTokenAcceptsTheNumericDateBounds: NumericDates are read from
+// 0 (the epoch) to the last second of 9999, both ends included.
+func TestVerifyTokenAcceptsTheNumericDateBounds(t *testing.T) {
+	t.Parallel()
+	const endOf9999 = 253402300799 // 9999-12-31T23:59:59Z
+	runVerifyCases(t, []verifyCase{
+		{
+			name: "nbf at the epoch",
+			raw:  withClaims(func(c map[string]any) { c["nbf"] = 0 }),
+			check: func(t *testing.T, _ *keyset, vt *domain.VerifiedToken) {
+				if !vt.NotBefore.Equal(time.Unix(0, 0)) {
+					t.Errorf("NotBefore = %v", vt.NotBefore)
+				}
+			},
+		},
+		{
+			name:   "exp at the last second of 9999, no lifetime limit",
+			raw:    withClaims(func(c map[string]any) { c["exp"] = endOf9999 }),
+			policy: func(p *domain.TokenPolicy) { p.MaxLifetime = 0 },
+			check: func(t *testing.T, _ *keyset, vt *domain.VerifiedToken) {
+				if !vt.ExpiresAt.Equal(time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)) {
+					t.Errorf("ExpiresAt = %v", vt.ExpiresAt)
+				}
+			},
+		},
+		{
+			name:    "exp one second after 9999",
+			raw:     withClaims(func(c map[string]any) { c["exp"] = endOf9999 + 1 }),
+			policy:  func(p *domain.TokenPolicy) { p.MaxLifetime = 0 },
+			wantErr: domain.ErrInvalidClaims, wantMsg: "between 1970 and 9999",
+		},
+		{
+			name:    "nbf one second before the epoch",
+			raw:     withClaims(func(c map[string]any) { c["nbf"] = -1 }),
+			wantErr: domain.ErrInvalidClaims, wantMsg: "between 1970 and 9999",
+		},
+	})
+}
