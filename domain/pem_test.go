@@ -295,3 +295,17 @@ func TestJWKThumbprintRefusesIncompleteKeys(t *testing.T) {
 		t.Errorf("a complete RSA key: %v", err)
 	}
 }
+
+// TestParsePEMPublicKeySizeLimit: PEM text of exactly MaxPEMBytes is read
+// (white space around the block included); one byte more is refused.
+func TestParsePEMPublicKeySizeLimit(t *testing.T) {
+	t.Parallel()
+	good := edPEM(t, 7)
+	padded := good + strings.Repeat("\n", domain.MaxPEMBytes-len(good))
+	if _, err := domain.ParsePEMPublicKey(padded); err != nil {
+		t.Errorf("%d bytes: %v", len(padded), err)
+	}
+	if _, err := domain.ParsePEMPublicKey(padded + "\n"); !errors.Is(err, domain.ErrProfileInvalid) || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("%d bytes: %v, want larger than", len(padded)+1, err)
+	}
+}

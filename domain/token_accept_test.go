@@ -275,3 +275,28 @@ func TestVerifyTokenAcceptsTheNumericDateBounds(t *testing.T) {
 		},
 	})
 }
+
+// TestVerifyTokenEmailLengthLimit: an email claim of exactly MaxEmailBytes
+// is read; one byte longer is refused.
+func TestVerifyTokenEmailLengthLimit(t *testing.T) {
+	t.Parallel()
+	email := func(n int) string { // a bare address of exactly n bytes
+		return strings.Repeat("a", 64) + "@" + strings.Repeat("b", n-64-1-len(".com")) + ".com"
+	}
+	runVerifyCases(t, []verifyCase{
+		{
+			name: "email of MaxEmailBytes",
+			raw:  withClaims(func(c map[string]any) { c["email"] = email(domain.MaxEmailBytes) }),
+			check: func(t *testing.T, _ *keyset, vt *domain.VerifiedToken) {
+				if vt.Email != email(domain.MaxEmailBytes) {
+					t.Errorf("Email = %q", vt.Email)
+				}
+			},
+		},
+		{
+			name:    "email of MaxEmailBytes+1",
+			raw:     withClaims(func(c map[string]any) { c["email"] = email(domain.MaxEmailBytes + 1) }),
+			wantErr: domain.ErrInvalidClaims, wantMsg: "longer than",
+		},
+	})
+}
