@@ -276,9 +276,10 @@ func TestVerifyTokenAcceptsTheNumericDateBounds(t *testing.T) {
 	})
 }
 
-// TestVerifyTokenEmailLengthLimit: an email claim of exactly MaxEmailBytes
-// is read; one byte longer is refused.
-func TestVerifyTokenEmailLengthLimit(t *testing.T) {
+// TestVerifyTokenMappedClaimLengthLimits: an email claim of exactly
+// MaxEmailBytes and a token id of exactly MaxTokenIDBytes are read; one
+// byte longer is refused.
+func TestVerifyTokenMappedClaimLengthLimits(t *testing.T) {
 	t.Parallel()
 	email := func(n int) string { // a bare address of exactly n bytes
 		return strings.Repeat("a", 64) + "@" + strings.Repeat("b", n-64-1-len(".com")) + ".com"
@@ -296,6 +297,20 @@ func TestVerifyTokenEmailLengthLimit(t *testing.T) {
 		{
 			name:    "email of MaxEmailBytes+1",
 			raw:     withClaims(func(c map[string]any) { c["email"] = email(domain.MaxEmailBytes + 1) }),
+			wantErr: domain.ErrInvalidClaims, wantMsg: "longer than",
+		},
+		{
+			name: "token id of MaxTokenIDBytes",
+			raw:  withClaims(func(c map[string]any) { c["jti"] = strings.Repeat("j", domain.MaxTokenIDBytes) }),
+			check: func(t *testing.T, _ *keyset, vt *domain.VerifiedToken) {
+				if len(vt.TokenID) != domain.MaxTokenIDBytes {
+					t.Errorf("TokenID of %d bytes", len(vt.TokenID))
+				}
+			},
+		},
+		{
+			name:    "token id of MaxTokenIDBytes+1",
+			raw:     withClaims(func(c map[string]any) { c["jti"] = strings.Repeat("j", domain.MaxTokenIDBytes+1) }),
 			wantErr: domain.ErrInvalidClaims, wantMsg: "longer than",
 		},
 	})
