@@ -309,3 +309,38 @@ func TestParsePEMPublicKeySizeLimit(t *testing.T) {
 		t.Errorf("%d bytes: %v, want larger than", len(padded)+1, err)
 	}
 }
+
+// TestParsePEMPublicKeyRSABounds: an RSA key of exactly MaxRSABits bits and
+// one with the smallest valid exponent (3) are trusted. (The moduli are
+// not real RSA keys: only their size and exponent are read.)
+func TestParsePEMPublicKeyRSABounds(t *testing.T) {
+	t.Parallel()
+	modulus := func(bits int) *big.Int { // odd, of exactly bits bits
+		n := new(big.Int).Lsh(big.NewInt(1), uint(bits-1))
+		return n.Add(n, big.NewInt(1))
+	}
+	for name, pub := range map[string]*rsa.PublicKey{
+		"MaxRSABits bits": {N: modulus(domain.MaxRSABits), E: 65537},
+		"MinRSABits bits": {N: modulus(domain.MinRSABits), E: 65537},
+		"exponent 3":      {N: modulus(domain.MinRSABits), E: 3},
+	} {
+		k, err := domain.ParsePEMPublicKey(pemBlock("RSA PUBLIC KEY", x509.MarshalPKCS1PublicKey(pub)))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if !k.Allows("RS256") || !k.Allows("PS512") {
+			t.Errorf("%s: algs %v", name, k.Algs)
+		}
+	}
+	for name, pub := range map[string]*rsa.PublicKey{
+		"MaxRSABits+1 bits": {N: modulus(domain.MaxRSABits + 1), E: 65537},
+		"MinRSABits-1 bits": {N: modulus(domain.MinRSABits - 1), E: 65537},
+		"exponent 2":        {N: modulus(domain.MinRSABits), E: 2},
+		"even exponent":     {N: modulus(domain.MinRSABits), E: 65536},
+	} {
+		if _, err := domain.ParsePEMPublicKey(pemBlock("RSA PUBLIC KEY", x509.MarshalPKCS1PublicKey(pub))); !errors.Is(err, domain.ErrProfileInvalid) {
+			t.Errorf("%s: %v, want trusted_token_profile_invalid_request", name, err)
+		}
+	}
+}
