@@ -339,8 +339,13 @@ func TestParsePEMPublicKeyRSABounds(t *testing.T) {
 		"exponent 2":        {N: modulus(domain.MinRSABits), E: 2},
 		"even exponent":     {N: modulus(domain.MinRSABits), E: 65536},
 	} {
-		if _, err := domain.ParsePEMPublicKey(pemBlock("RSA PUBLIC KEY", x509.MarshalPKCS1PublicKey(pub))); !errors.Is(err, domain.ErrProfileInvalid) {
-			t.Errorf("%s: %v, want trusted_token_profile_invalid_request", name, err)
+		_, err := domain.ParsePEMPublicKey(pemBlock("RSA PUBLIC KEY", x509.MarshalPKCS1PublicKey(pub)))
+		want := "bits"
+		if pub.E != 65537 {
+			want = "exponent"
+		}
+		if !errors.Is(err, domain.ErrProfileInvalid) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want trusted_token_profile_invalid_request naming the %s", name, err, want)
 		}
 	}
 }
