@@ -77,6 +77,12 @@ func TestParseCustomClaimsNesting(t *testing.T) {
 	if err != nil || got["a"] == nil {
 		t.Fatalf("ParseCustomClaims at the limit = %v, %v", got, err)
 	}
+	// Objects at the limit too: the reader's own depth check agrees with
+	// the pre-pass.
+	objectsAtLimit := nest(`{"a":`, "0", "}", domain.MaxJSONDepth)
+	if got, err := domain.ParseCustomClaims(json.RawMessage(objectsAtLimit)); err != nil || got["a"] == nil {
+		t.Fatalf("ParseCustomClaims of objects at the limit = %v, %v", got, err)
+	}
 	for name, raw := range map[string]string{
 		"one over":           `{"a":` + nest("[", "0", "]", domain.MaxJSONDepth) + `}`,
 		"unclosed":           `{"a":` + strings.Repeat("[", 30000),

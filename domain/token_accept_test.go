@@ -237,11 +237,30 @@ func tokenAcceptCases() []verifyCase {
 	}
 }
 
-// TestVerifyTokenAcceptsTheNumericDateBounds: NumericDates are read from
-// 0 (the epoch) to the last second of 9999, both ends included.
-func TestVerifyTokenAcceptsTheNumericDateBounds(t *testing.T) {
+// TestVerifyTokenBounds: every bound of the checklist includes its limit
+// and refuses one step beyond it: NumericDates from 0 (the epoch) to the
+// last second of 9999, an email claim of MaxEmailBytes, a token id of
+// MaxTokenIDBytes, a token of exactly the policy's MaxTokenBytes.
+func TestVerifyTokenBounds(t *testing.T) {
 	t.Parallel()
 	const endOf9999 = 253402300799 // 9999-12-31T23:59:59Z
+	email := func(n int) string {  // a bare address of exactly n bytes
+		return strings.Repeat("a", 64) + "@" + strings.Repeat("b", n-64-1-len(".com")) + ".com"
+	}
+	// sized builds a good token and sets the policy's MaxTokenBytes to its
+	// length plus extra.
+	sized := func(extra int) (func(t *testing.T, ks *keyset) string, func(p *domain.TokenPolicy)) {
+		var n int
+		return func(t *testing.T, ks *keyset) string {
+				raw := build(t, ks.ed, tok{})
+				n = len(raw)
+				return raw
+			}, func(p *domain.TokenPolicy) {
+				p.MaxTokenBytes = n + extra
+			}
+	}
+	exactRaw, exactPolicy := sized(0)
+	overRaw, overPolicy := sized(-1)
 	runVerifyCases(t, []verifyCase{
 		{
 			name: "nbf at the epoch",
@@ -251,6 +270,11 @@ func TestVerifyTokenAcceptsTheNumericDateBounds(t *testing.T) {
 					t.Errorf("NotBefore = %v", vt.NotBefore)
 				}
 			},
+		},
+		{
+			name:    "nbf one second before the epoch",
+			raw:     withClaims(func(c map[string]any) { c["nbf"] = -1 }),
+			wantErr: domain.ErrInvalidClaims, wantMsg: "between 1970 and 9999",
 		},
 		{
 			name:   "exp at the last second of 9999, no lifetime limit",
@@ -268,23 +292,6 @@ func TestVerifyTokenAcceptsTheNumericDateBounds(t *testing.T) {
 			policy:  func(p *domain.TokenPolicy) { p.MaxLifetime = 0 },
 			wantErr: domain.ErrInvalidClaims, wantMsg: "between 1970 and 9999",
 		},
-		{
-			name:    "nbf one second before the epoch",
-			raw:     withClaims(func(c map[string]any) { c["nbf"] = -1 }),
-			wantErr: domain.ErrInvalidClaims, wantMsg: "between 1970 and 9999",
-		},
-	})
-}
-
-// TestVerifyTokenMappedClaimLengthLimits: an email claim of exactly
-// MaxEmailBytes and a token id of exactly MaxTokenIDBytes are read; one
-// byte longer is refused.
-func TestVerifyTokenMappedClaimLengthLimits(t *testing.T) {
-	t.Parallel()
-	email := func(n int) string { // a bare address of exactly n bytes
-		return strings.Repeat("a", 64) + "@" + strings.Repeat("b", n-64-1-len(".com")) + ".com"
-	}
-	runVerifyCases(t, []verifyCase{
 		{
 			name: "email of MaxEmailBytes",
 			raw:  withClaims(func(c map[string]any) { c["email"] = email(domain.MaxEmailBytes) }),
@@ -313,5 +320,7 @@ func TestVerifyTokenMappedClaimLengthLimits(t *testing.T) {
 			raw:     withClaims(func(c map[string]any) { c["jti"] = strings.Repeat("j", domain.MaxTokenIDBytes+1) }),
 			wantErr: domain.ErrInvalidClaims, wantMsg: "longer than",
 		},
+		{name: "a token of exactly MaxTokenBytes", raw: exactRaw, policy: exactPolicy},
+		{name: "a token one byte over MaxTokenBytes", raw: overRaw, policy: overPolicy, wantErr: domain.ErrInvalidToken, wantMsg: "larger than"},
 	})
 }
