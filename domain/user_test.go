@@ -455,3 +455,38 @@ func TestNewJITUser(t *testing.T) {
 		}
 	}
 }
+
+// TestNewUserAcceptsEachLimitExactly: names and external_id of exactly 256
+// characters and trusted_metadata of exactly 16 KiB are accepted; one more
+// is refused.
+func TestNewUserAcceptsEachLimitExactly(t *testing.T) {
+	t.Parallel()
+	meta := func(n int) json.RawMessage { // {"k":"xxx…"} of exactly n bytes
+		return json.RawMessage(`{"k":"` + strings.Repeat("x", n-len(`{"k":""}`)) + `"}`)
+	}
+	base := func() domain.UserSpec {
+		return domain.UserSpec{UserID: "user-lim", Emails: []domain.UserEmail{{Email: "lim@example.com"}}}
+	}
+	for name, edit := range map[string]func(s *domain.UserSpec, n int){
+		"first_name":       func(s *domain.UserSpec, n int) { s.Name.FirstName = strings.Repeat("f", n) },
+		"middle_name":      func(s *domain.UserSpec, n int) { s.Name.MiddleName = strings.Repeat("m", n) },
+		"last_name":        func(s *domain.UserSpec, n int) { s.Name.LastName = strings.Repeat("l", n) },
+		"external_id":      func(s *domain.UserSpec, n int) { s.ExternalID = strings.Repeat("e", n) },
+		"trusted_metadata": func(s *domain.UserSpec, n int) { s.TrustedMetadata = meta(n) },
+	} {
+		limit := 256
+		if name == "trusted_metadata" {
+			limit = domain.MaxTrustedMetadataSize
+		}
+		at := base()
+		edit(&at, limit)
+		if _, err := domain.NewUser(at, 1, time.Now(), time.Now()); err != nil {
+			t.Errorf("%s of %d: %v", name, limit, err)
+		}
+		over := base()
+		edit(&over, limit+1)
+		if _, err := domain.NewUser(over, 1, time.Now(), time.Now()); !errors.Is(err, domain.ErrInvalidUser) || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s of %d: %v, want invalid_user naming %s", name, limit+1, err, name)
+		}
+	}
+}
