@@ -259,6 +259,8 @@ func TestNormalizeEmailUnicode(t *testing.T) {
 	}{
 		// Accepted: only ASCII letters change.
 		{name: "mixed-case ASCII", in: "KiM@ExAmple.COM", want: "kim@example.com"},
+		{name: "A and Z, the ends of the ASCII capitals", in: "AZ@ZA.EXAMPLE", want: "az@za.example"},
+		{name: "A with macron (a byte 0x80 in its UTF-8)", in: "\u0100da@example.com", want: "\u0100da@example.com"},
 		{name: "precomposed e acute (NFC)", in: "Jos\u00E9@example.com", want: "jos\u00E9@example.com"},
 		{name: "non-ASCII capital kept", in: "JOS\u00C9@example.com", want: "jos\u00C9@example.com"},
 		{name: "precomposed k with acute", in: "\u1E31im@example.com", want: "\u1E31im@example.com"},
