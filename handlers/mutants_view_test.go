@@ -3,11 +3,13 @@ package handlers_test
 import (
 	"testing"
 
+	"github.com/tat-worker/attest/domain"
+
 	"github.com/tat-worker/attest/handlers"
 )
 
-// TestViewKeepsTheStateItHoldsAtAnEqualVersion: a profile state at the
-// version the view already holds (a redelivered or repeated event) changes
+// TestViewKeepsTheStateItHoldsAtAnEqualVersion: a profile or user state at
+// the version the view already holds (a redelivered or repeated event) changes
 // nothing; only a newer version replaces it. (Found missing by mutation
 // testing, make mutate.)
 func TestViewKeepsTheStateItHoldsAtAnEqualVersion(t *testing.T) {
@@ -28,5 +30,20 @@ func TestViewKeepsTheStateItHoldsAtAnEqualVersion(t *testing.T) {
 	v.PutProfile(newer, false)
 	if got, ok := v.Profile(p.ProfileID); !ok || got.Name != "newer" {
 		t.Errorf("after a newer version: %q (live %v), want newer", got.Name, ok)
+	}
+
+	// The same for a user.
+	u := e.addUser(t, "user-ada", "ada@example.com", domain.UserActive)
+	sameUser := u
+	sameUser.Status = domain.UserDisabled
+	e.view.PutUser(sameUser, false)
+	if got, ok := e.view.User("user-ada"); !ok || got.Status != domain.UserActive {
+		t.Errorf("after a user state at the same version: %+v (live %v)", got, ok)
+	}
+	newerUser := sameUser
+	newerUser.Version++
+	e.view.PutUser(newerUser, false)
+	if got, ok := e.view.User("user-ada"); !ok || got.Status != domain.UserDisabled {
+		t.Errorf("after a newer user version: %+v (live %v)", got, ok)
 	}
 }
