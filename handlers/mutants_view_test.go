@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/tat-worker/attest/domain"
 
@@ -45,5 +46,42 @@ func TestViewKeepsTheStateItHoldsAtAnEqualVersion(t *testing.T) {
 	e.view.PutUser(newerUser, false)
 	if got, ok := e.view.User("user-ada"); !ok || got.Status != domain.UserDisabled {
 		t.Errorf("after a newer user version: %+v (live %v)", got, ok)
+	}
+
+	// And for a session: the same revision again changes nothing.
+	sess := domain.NewSession("session-v", "user-ada", domain.FactorEvidence{ProfileID: p.ProfileID, TokenID: "j"}, nil, t0, 60)
+	e.view.PutSession(domain.SessionState{Session: sess, Revision: 1})
+	e.view.PutSession(domain.SessionState{Session: sess, Revision: 1, Revoked: true})
+	if got, ok := e.view.Session("session-v"); !ok || got.Revoked {
+		t.Errorf("after a session state at the same revision: %+v (%v)", got, ok)
+	}
+}
+
+// TestViewSweepAndSeq: Sweep forgets a session that ended before the cutoff
+// and keeps one that ends at it; the applied sequence never goes back.
+func TestViewSweepAndSeq(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false)
+	sess := domain.NewSession("session-s", "user-ada", domain.FactorEvidence{ProfileID: e.profile.ProfileID, TokenID: "j"}, nil, t0, 60)
+	e.view.PutSession(domain.SessionState{Session: sess, Revision: 1})
+	if n := e.view.Sweep(sess.ExpiresAt); n != 0 {
+		t.Errorf("Sweep at the expiry forgot %d sessions", n)
+	}
+	if _, ok := e.view.Session("session-s"); !ok {
+		t.Fatal("a session ending at the cutoff was forgotten")
+	}
+	if n := e.view.Sweep(sess.ExpiresAt.Add(time.Second)); n != 1 {
+		t.Errorf("Sweep after the expiry forgot %d sessions, want 1", n)
+	}
+
+	ev, _ := domain.NewEvent("evt-x", "tat.other", "x", t0, map[string]any{})
+	_ = e.view.ApplyEvent(5, ev)
+	_ = e.view.ApplyEvent(3, ev)
+	if got := e.view.Seq(); got != 5 {
+		t.Errorf("Seq = %d after applying 5 then 3, want 5", got)
+	}
+	_ = e.view.ApplyEvent(6, ev)
+	if got := e.view.Seq(); got != 6 {
+		t.Errorf("Seq = %d after applying 6, want 6", got)
 	}
 }
