@@ -85,3 +85,30 @@ func TestViewSweepAndSeq(t *testing.T) {
 		t.Errorf("Seq = %d after applying 6, want 6", got)
 	}
 }
+
+// TestViewEdges: a user's other sessions stay listed when one is swept; a
+// page that holds exactly the last profiles says no more follow; a user
+// event that names no user is an error, not a panic.
+func TestViewEdges(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false)
+	short := domain.NewSession("session-short", "user-ada", domain.FactorEvidence{ProfileID: e.profile.ProfileID, TokenID: "j1"}, nil, t0, 5)
+	long := domain.NewSession("session-long", "user-ada", domain.FactorEvidence{ProfileID: e.profile.ProfileID, TokenID: "j2"}, nil, t0, 60)
+	e.view.PutSession(domain.SessionState{Session: short, Revision: 1})
+	e.view.PutSession(domain.SessionState{Session: long, Revision: 1})
+	if n := e.view.Sweep(t0.Add(10 * time.Minute)); n != 1 {
+		t.Fatalf("Sweep forgot %d sessions, want 1", n)
+	}
+	if got := e.view.SessionsOfUser("user-ada"); len(got) != 1 || got[0].Session.SessionID != "session-long" {
+		t.Errorf("SessionsOfUser after a sweep = %+v, want session-long", got)
+	}
+
+	if page, more := e.view.ProfilesPage("", 1); len(page) != 1 || more {
+		t.Errorf("a page of exactly the one profile: %d profiles, more %v", len(page), more)
+	}
+
+	ev, _ := domain.NewEvent("evt-nouser", domain.EventUserCreated, "user-x", t0, map[string]any{})
+	if err := e.view.ApplyEvent(1, ev); err == nil {
+		t.Error("a user.created naming no user was applied")
+	}
+}
