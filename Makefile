@@ -9,7 +9,7 @@ PKGS      := ./...
 # nats-server): the production attestd must link none of them.
 EMBEDDED_MODULES := github.com/FerretDB/|github.com/nats-io/nats-server/|modernc.org/sqlite|github.com/SAP/go-hdb|github.com/jackc/pgx/|github.com/go-sql-driver/mysql
 
-.PHONY: run test test-unit test-fuzz test-chaos vet build build-dev check-deps bench clean
+.PHONY: run test test-unit test-fuzz test-chaos vet build build-dev check-deps bench mutate clean
 
 ## run: the worker on its embedded default (NATS + FerretDB in-process, data under ./var)
 run:
@@ -61,6 +61,30 @@ test-chaos:
 BENCH_FLAGS ?=
 bench:
 	./scripts/bench.sh $(BENCH_FLAGS)
+
+## mutate: mutation testing (gremlins, pinned) of domain/ and handlers/, each on its own
+## tests; fails under 95 % test efficacy for domain/, 85 % for handlers/. Takes tens of
+## minutes: not in CI, run before a release (figures in docs/BENCHMARKS.md).
+## MUTATE_WORKERS=1 by default: each worker builds and runs a package's tests per mutant.
+GREMLINS_VERSION ?= v0.6.0
+MUTATE_WORKERS   ?= 1
+# A mutant's tests may take 8 times the baseline run before it counts as timed out
+# (gremlins' default of 3 times misreads a busy machine as a mutant that loops).
+MUTATE_TIMEOUT_COEFFICIENT ?= 8
+GREMLINS         := $(GO) run github.com/go-gremlins/gremlins/cmd/gremlins@$(GREMLINS_VERSION)
+# -count=1: gremlins times its baseline `go test -cover` run to set each mutant's
+# timeout; a cached result would make that timeout about a second.
+# gremlins fails when efficacy <= the threshold, so exactly 95.00 % fails too.
+mutate:
+	@rc=0; \
+	for spec in domain:95 handlers:85; do \
+		pkg=$${spec%%:*}; min=$${spec##*:}; \
+		echo "== gremlins $(GREMLINS_VERSION) on ./$$pkg (its own tests), efficacy must exceed $$min %"; \
+		GOFLAGS="$(GOFLAGS) -count=1" $(GREMLINS) unleash --workers $(MUTATE_WORKERS) \
+			--timeout-coefficient $(MUTATE_TIMEOUT_COEFFICIENT) \
+			--output-statuses lt --threshold-efficacy $$min ./$$pkg || { rc=1; echo "== ./$$pkg: FAILED"; }; \
+	done; \
+	exit $$rc
 
 clean:
 	rm -rf bin var

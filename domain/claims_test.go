@@ -93,3 +93,33 @@ func TestCheckClaimsSize(t *testing.T) {
 		})
 	}
 }
+
+// TestParseCustomClaimsSizeBoundary: the 4 KiB limit is on the claims as
+// JSON. A value of exactly 4 KiB is within it, so a fault in it is reported
+// as what it is (malformed JSON), not as "too large"; a value over 4 KiB
+// that compacts to 4 KiB or less is accepted; one that does not is refused.
+func TestParseCustomClaimsSizeBoundary(t *testing.T) {
+	t.Parallel()
+	pad := func(n int) string { // {"k":"xxx…"} of exactly n bytes
+		return `{"k":"` + strings.Repeat("x", n-len(`{"k":""}`)) + `"}`
+	}
+	limit := domain.MaxCustomClaimsBytes
+
+	exact := pad(limit)
+	if _, err := domain.ParseCustomClaims(json.RawMessage(exact)); err != nil {
+		t.Fatalf("exactly %d bytes: %v", limit, err)
+	}
+	malformed := exact[:limit-1] + "," // still exactly the limit
+	_, err := domain.ParseCustomClaims(json.RawMessage(malformed))
+	if !errors.Is(err, domain.ErrInvalidRequest) || errors.Is(err, domain.ErrCustomClaimsTooLarge) {
+		t.Errorf("malformed JSON of exactly %d bytes = %v, want invalid_request (not too large)", limit, err)
+	}
+
+	spaced := " " + pad(limit) + "\n" // over the limit as sent, within it compacted
+	if _, err := domain.ParseCustomClaims(json.RawMessage(spaced)); err != nil {
+		t.Errorf("%d bytes that compact to %d: %v", len(spaced), limit, err)
+	}
+	if _, err := domain.ParseCustomClaims(json.RawMessage(pad(limit + 1))); !errors.Is(err, domain.ErrCustomClaimsTooLarge) {
+		t.Errorf("%d bytes: %v, want custom_claims_too_large", limit+1, err)
+	}
+}

@@ -77,6 +77,12 @@ func TestParseCustomClaimsNesting(t *testing.T) {
 	if err != nil || got["a"] == nil {
 		t.Fatalf("ParseCustomClaims at the limit = %v, %v", got, err)
 	}
+	// Objects at the limit too: the reader's own depth check agrees with
+	// the pre-pass.
+	objectsAtLimit := nest(`{"a":`, "0", "}", domain.MaxJSONDepth)
+	if got, err := domain.ParseCustomClaims(json.RawMessage(objectsAtLimit)); err != nil || got["a"] == nil {
+		t.Fatalf("ParseCustomClaims of objects at the limit = %v, %v", got, err)
+	}
 	for name, raw := range map[string]string{
 		"one over":           `{"a":` + nest("[", "0", "]", domain.MaxJSONDepth) + `}`,
 		"unclosed":           `{"a":` + strings.Repeat("[", 30000),
@@ -114,6 +120,8 @@ func TestDecodeStrictNamesTheMember(t *testing.T) {
 			wantMsg: `payload is not valid: field "user.emails[0].email" is sent twice`},
 		{name: "a long name", payload: `{"profile_id":"p","` + strings.Repeat("k", 10000) + `":1}`, into: &domain.AttestRequest{},
 			wantMsg: `payload is not valid: unknown field "` + strings.Repeat("k", 64) + `..."`},
+		{name: "a name of exactly 64 bytes is quoted whole", payload: `{"profile_id":"p","` + strings.Repeat("k", 64) + `":1}`, into: &domain.AttestRequest{},
+			wantMsg: `payload is not valid: unknown field "` + strings.Repeat("k", 64) + `"`},
 		{name: "a number for a list of structs", payload: `{"op":"upsert","user":{"emails":7}}`, into: &domain.UserCommand{},
 			wantMsg: `payload is not valid: field "user.emails" must be an array`},
 		{name: "a string for a struct in a list", payload: `{"op":"upsert","user":{"emails":["a@b.c"]}}`, into: &domain.UserCommand{},

@@ -35,7 +35,8 @@ func TestDecodeStrictBus(t *testing.T) {
 		{"trailing data", string(raw) + "{}", "after", 0},
 		{"not UTF-8", strings.Replace(string(raw), "tat/worker", "tat/\xffworker", 1), "UTF-8", 0},
 		{"truncated", string(raw[:len(raw)-1]), "", 0},
-		{"a string", `"x"`, "", 0},
+		{"a string", `"x"`, "the payload must be an object", 0},
+		{"an array", `[{"id":"evt-1"}]`, "the payload must be an object", 0},
 	} {
 		var e domain.Event
 		err := domain.DecodeStrictBus([]byte(tc.data), &e, tc.max)
@@ -56,5 +57,23 @@ func TestDecodeStrictBus(t *testing.T) {
 	var ok domain.Event
 	if err := domain.DecodeStrictBus([]byte(strings.Replace(base, "%s", nest(63), 1)), &ok, 0); err != nil {
 		t.Errorf("63 levels of data: %v", err)
+	}
+}
+
+// TestDecodeStrictBusSizeLimitIsInclusive: maxBytes is the largest size
+// read, so JSON of exactly maxBytes decodes and one byte more is refused.
+func TestDecodeStrictBusSizeLimitIsInclusive(t *testing.T) {
+	t.Parallel()
+	ev, err := domain.NewEvent("evt-1", domain.EventUserCreated, "user-1", time.Now(), map[string]any{"user": map[string]any{"a": 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(ev)
+	var e domain.Event
+	if err := domain.DecodeStrictBus(raw, &e, len(raw)); err != nil || e.ID != "evt-1" {
+		t.Errorf("exactly maxBytes (%d): %v", len(raw), err)
+	}
+	if err := domain.DecodeStrictBus(raw, &e, len(raw)-1); err == nil || !strings.Contains(err.Error(), "over the limit") {
+		t.Errorf("one byte over maxBytes: %v", err)
 	}
 }

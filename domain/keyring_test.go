@@ -265,6 +265,11 @@ func TestKeyInfos(t *testing.T) {
 	if st := domain.KeyInfos(recs, time.Time{}); st[0].State != "" {
 		t.Errorf("no instant, yet a state: %+v", st[0])
 	}
+	// Records in any order come out in Number order, with the same times.
+	reversed := []domain.KeyRecord{recs[1], recs[0]}
+	if got := domain.KeyInfos(reversed, testNow.Add(time.Minute)); len(got) != 2 || got[0] != infos[0] || got[1] != infos[1] {
+		t.Errorf("KeyInfos of records in reverse order = %+v, want %+v", got, infos)
+	}
 }
 
 func TestKeysCommandValidate(t *testing.T) {

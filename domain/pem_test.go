@@ -164,6 +164,8 @@ func TestParsePEMPublicKeyRefuses(t *testing.T) {
 		{"EC private key", pemBlock("EC PRIVATE KEY", ecPriv), "private key"},
 		{"certificate", pemBlock("CERTIFICATE", cert), "certificates are not accepted"},
 		{"unknown block type", pemBlock("SSH2 PUBLIC KEY", []byte("x")), "not supported"},
+		{"a block type of 32 characters, quoted whole", pemBlock("OPENSSH PUBLIC KEY FORMAT VERSIO", []byte("x")), `type "OPENSSH PUBLIC KEY FORMAT VERSIO" is not`},
+		{"a block type over 32 characters, cut", pemBlock("OPENSSH PUBLIC KEY FORMAT VERSION", []byte("x")), `type "OPENSSH PUBLIC KEY FORMAT VERSIO"... is not`},
 		{"PKCS1 bytes in a PUBLIC KEY block", pemBlock("PUBLIC KEY", x509.MarshalPKCS1PublicKey(&rsa2048.PublicKey)), "not a supported PKIX"},
 		{"PKIX bytes in an RSA PUBLIC KEY block", strings.Replace(strings.Replace(good, "PUBLIC KEY", "RSA PUBLIC KEY", 1), "END PUBLIC KEY", "END RSA PUBLIC KEY", 1), "PKCS #1"},
 		{"two blocks", good + pemOf(t, p256.Public()), "more than one block"},
@@ -263,4 +265,87 @@ func TestJWKThumbprintECPadsCoordinates(t *testing.T) {
 func sha256B64(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return b64(sum[:])
+}
+
+// TestJWKThumbprintRefusesIncompleteKeys: a key with a missing, zero or
+// negative part, an EC key off the supported curves and an Ed25519 key of
+// the wrong size get no thumbprint (a thumbprint is a key id: it must name
+// a usable key).
+func TestJWKThumbprintRefusesIncompleteKeys(t *testing.T) {
+	t.Parallel()
+	n := new(big.Int).Lsh(big.NewInt(1), 2047)
+	n.Add(n, big.NewInt(1))
+	for name, key := range map[string]any{
+		"RSA nil":           (*rsa.PublicKey)(nil),
+		"RSA without N":     &rsa.PublicKey{E: 65537},
+		"RSA with N zero":   &rsa.PublicKey{N: big.NewInt(0), E: 65537},
+		"RSA with N < 0":    &rsa.PublicKey{N: new(big.Int).Neg(n), E: 65537},
+		"RSA with E zero":   &rsa.PublicKey{N: n, E: 0},
+		"RSA with E < 0":    &rsa.PublicKey{N: n, E: -3},
+		"EC nil":            (*ecdsa.PublicKey)(nil),
+		"Ed25519 too short": ed25519.PublicKey(make([]byte, ed25519.PublicKeySize-1)),
+		"Ed25519 too long":  ed25519.PublicKey(make([]byte, ed25519.PublicKeySize+1)),
+	} {
+		if got, err := domain.JWKThumbprint(key); err == nil {
+			t.Errorf("%s: thumbprint %s, want an error", name, got)
+		}
+	}
+	// The same modulus with a usable exponent does get one.
+	if _, err := domain.JWKThumbprint(&rsa.PublicKey{N: n, E: 65537}); err != nil {
+		t.Errorf("a complete RSA key: %v", err)
+	}
+}
+
+// TestParsePEMPublicKeySizeLimit: PEM text of exactly MaxPEMBytes is read
+// (white space around the block included); one byte more is refused.
+func TestParsePEMPublicKeySizeLimit(t *testing.T) {
+	t.Parallel()
+	good := edPEM(t, 7)
+	padded := good + strings.Repeat("\n", domain.MaxPEMBytes-len(good))
+	if _, err := domain.ParsePEMPublicKey(padded); err != nil {
+		t.Errorf("%d bytes: %v", len(padded), err)
+	}
+	if _, err := domain.ParsePEMPublicKey(padded + "\n"); !errors.Is(err, domain.ErrProfileInvalid) || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("%d bytes: %v, want larger than", len(padded)+1, err)
+	}
+}
+
+// TestParsePEMPublicKeyRSABounds: an RSA key of exactly MaxRSABits bits and
+// one with the smallest valid exponent (3) are trusted. (The moduli are
+// not real RSA keys: only their size and exponent are read.)
+func TestParsePEMPublicKeyRSABounds(t *testing.T) {
+	t.Parallel()
+	modulus := func(bits int) *big.Int { // odd, of exactly bits bits
+		n := new(big.Int).Lsh(big.NewInt(1), uint(bits-1))
+		return n.Add(n, big.NewInt(1))
+	}
+	for name, pub := range map[string]*rsa.PublicKey{
+		"MaxRSABits bits": {N: modulus(domain.MaxRSABits), E: 65537},
+		"MinRSABits bits": {N: modulus(domain.MinRSABits), E: 65537},
+		"exponent 3":      {N: modulus(domain.MinRSABits), E: 3},
+	} {
+		k, err := domain.ParsePEMPublicKey(pemBlock("RSA PUBLIC KEY", x509.MarshalPKCS1PublicKey(pub)))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if !k.Allows("RS256") || !k.Allows("PS512") {
+			t.Errorf("%s: algs %v", name, k.Algs)
+		}
+	}
+	for name, pub := range map[string]*rsa.PublicKey{
+		"MaxRSABits+1 bits": {N: modulus(domain.MaxRSABits + 1), E: 65537},
+		"MinRSABits-1 bits": {N: modulus(domain.MinRSABits - 1), E: 65537},
+		"exponent 2":        {N: modulus(domain.MinRSABits), E: 2},
+		"even exponent":     {N: modulus(domain.MinRSABits), E: 65536},
+	} {
+		_, err := domain.ParsePEMPublicKey(pemBlock("RSA PUBLIC KEY", x509.MarshalPKCS1PublicKey(pub)))
+		want := "bits"
+		if pub.E != 65537 {
+			want = "exponent"
+		}
+		if !errors.Is(err, domain.ErrProfileInvalid) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want trusted_token_profile_invalid_request naming the %s", name, err, want)
+		}
+	}
 }

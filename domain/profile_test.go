@@ -325,3 +325,51 @@ func rfc7638RSAKey(t testing.TB) *rsa.PublicKey {
 	n := mustB64(t, "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw")
 	return &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: 65537}
 }
+
+// TestNewProfileAcceptsEachLimitExactly: every length limit of a profile
+// admits a value of exactly that length (the refusals above are one over),
+// a max token lifetime of zero (no limit) is valid, and so are exactly
+// MaxPEMKeys keys.
+func TestNewProfileAcceptsEachLimitExactly(t *testing.T) {
+	t.Parallel()
+	jwksOf := func(n int) string { // an https URL of exactly n characters
+		base := "https://idp.example.com/"
+		return base + strings.Repeat("a", n-len(base))
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(s *domain.ProfileSpec)
+	}{
+		{"name of 256 characters", func(s *domain.ProfileSpec) { s.Name = strings.Repeat("n", 256) }},
+		{"issuer of 2048 characters", func(s *domain.ProfileSpec) { s.Issuer = strings.Repeat("i", 2048) }},
+		{"audience of 2048 characters", func(s *domain.ProfileSpec) { s.Audience = strings.Repeat("a", 2048) }},
+		{"email claim of 256 characters", func(s *domain.ProfileSpec) { s.AttributeMapping.Email = strings.Repeat("e", 256) }},
+		{"token id claim of 256 characters", func(s *domain.ProfileSpec) { s.AttributeMapping.TokenID = strings.Repeat("j", 256) }},
+		{"external user id claim of 256 characters", func(s *domain.ProfileSpec) { s.AttributeMapping.ExternalUserID = strings.Repeat("x", 256) }},
+		{"role ids claim of 256 characters", func(s *domain.ProfileSpec) { s.AttributeMapping.RoleIDs = strings.Repeat("r", 256) }},
+		{"max token lifetime of zero", func(s *domain.ProfileSpec) { s.MaxTokenLifetimeSeconds = 0 }},
+		{"MaxPEMKeys public keys", func(s *domain.ProfileSpec) { s.PublicKeys = edPEMs(t, domain.MaxPEMKeys) }},
+		{"jwks_url of 2048 characters", func(s *domain.ProfileSpec) { s.PublicKeys, s.JWKSURL = nil, jwksOf(2048) }},
+	} {
+		spec := validPEMSpec(t)
+		tc.edit(&spec)
+		if _, err := domain.NewProfile(spec, domain.ProfileRules{}, 1, time.Now(), time.Now()); err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+	for _, tc := range []struct {
+		name, wantMsg string
+		edit          func(s *domain.ProfileSpec)
+	}{
+		{"audience of 2049 characters", "audience", func(s *domain.ProfileSpec) { s.Audience = strings.Repeat("a", 2049) }},
+		{"email claim of 257 characters", "attribute_mapping.email", func(s *domain.ProfileSpec) { s.AttributeMapping.Email = strings.Repeat("e", 257) }},
+		{"jwks_url of 2049 characters", "jwks_url", func(s *domain.ProfileSpec) { s.PublicKeys, s.JWKSURL = nil, jwksOf(2049) }},
+	} {
+		spec := validPEMSpec(t)
+		tc.edit(&spec)
+		_, err := domain.NewProfile(spec, domain.ProfileRules{}, 1, time.Now(), time.Now())
+		if !errors.Is(err, domain.ErrProfileInvalid) || !strings.Contains(err.Error(), tc.wantMsg) {
+			t.Errorf("%s: %v, want trusted_token_profile_invalid_request naming %s", tc.name, err, tc.wantMsg)
+		}
+	}
+}

@@ -236,3 +236,91 @@ func tokenAcceptCases() []verifyCase {
 		},
 	}
 }
+
+// TestVerifyTokenBounds: every bound of the checklist includes its limit
+// and refuses one step beyond it: NumericDates from 0 (the epoch) to the
+// last second of 9999, an email claim of MaxEmailBytes, a token id of
+// MaxTokenIDBytes, a token of exactly the policy's MaxTokenBytes.
+func TestVerifyTokenBounds(t *testing.T) {
+	t.Parallel()
+	const endOf9999 = 253402300799 // 9999-12-31T23:59:59Z
+	email := func(n int) string {  // a bare address of exactly n bytes
+		return strings.Repeat("a", 64) + "@" + strings.Repeat("b", n-64-1-len(".com")) + ".com"
+	}
+	// sized builds a good token and sets the policy's MaxTokenBytes to its
+	// length plus extra.
+	sized := func(extra int) (func(t *testing.T, ks *keyset) string, func(p *domain.TokenPolicy)) {
+		var n int
+		return func(t *testing.T, ks *keyset) string {
+				raw := build(t, ks.ed, tok{})
+				n = len(raw)
+				return raw
+			}, func(p *domain.TokenPolicy) {
+				p.MaxTokenBytes = n + extra
+			}
+	}
+	exactRaw, exactPolicy := sized(0)
+	overRaw, overPolicy := sized(-1)
+	runVerifyCases(t, []verifyCase{
+		{
+			name: "nbf at the epoch",
+			raw:  withClaims(func(c map[string]any) { c["nbf"] = 0 }),
+			check: func(t *testing.T, _ *keyset, vt *domain.VerifiedToken) {
+				if !vt.NotBefore.Equal(time.Unix(0, 0)) {
+					t.Errorf("NotBefore = %v", vt.NotBefore)
+				}
+			},
+		},
+		{
+			name:    "nbf one second before the epoch",
+			raw:     withClaims(func(c map[string]any) { c["nbf"] = -1 }),
+			wantErr: domain.ErrInvalidClaims, wantMsg: "between 1970 and 9999",
+		},
+		{
+			name:   "exp at the last second of 9999, no lifetime limit",
+			raw:    withClaims(func(c map[string]any) { c["exp"] = endOf9999 }),
+			policy: func(p *domain.TokenPolicy) { p.MaxLifetime = 0 },
+			check: func(t *testing.T, _ *keyset, vt *domain.VerifiedToken) {
+				if !vt.ExpiresAt.Equal(time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)) {
+					t.Errorf("ExpiresAt = %v", vt.ExpiresAt)
+				}
+			},
+		},
+		{
+			name:    "exp one second after 9999",
+			raw:     withClaims(func(c map[string]any) { c["exp"] = endOf9999 + 1 }),
+			policy:  func(p *domain.TokenPolicy) { p.MaxLifetime = 0 },
+			wantErr: domain.ErrInvalidClaims, wantMsg: "between 1970 and 9999",
+		},
+		{
+			name: "email of MaxEmailBytes",
+			raw:  withClaims(func(c map[string]any) { c["email"] = email(domain.MaxEmailBytes) }),
+			check: func(t *testing.T, _ *keyset, vt *domain.VerifiedToken) {
+				if vt.Email != email(domain.MaxEmailBytes) {
+					t.Errorf("Email = %q", vt.Email)
+				}
+			},
+		},
+		{
+			name:    "email of MaxEmailBytes+1",
+			raw:     withClaims(func(c map[string]any) { c["email"] = email(domain.MaxEmailBytes + 1) }),
+			wantErr: domain.ErrInvalidClaims, wantMsg: "longer than",
+		},
+		{
+			name: "token id of MaxTokenIDBytes",
+			raw:  withClaims(func(c map[string]any) { c["jti"] = strings.Repeat("j", domain.MaxTokenIDBytes) }),
+			check: func(t *testing.T, _ *keyset, vt *domain.VerifiedToken) {
+				if len(vt.TokenID) != domain.MaxTokenIDBytes {
+					t.Errorf("TokenID of %d bytes", len(vt.TokenID))
+				}
+			},
+		},
+		{
+			name:    "token id of MaxTokenIDBytes+1",
+			raw:     withClaims(func(c map[string]any) { c["jti"] = strings.Repeat("j", domain.MaxTokenIDBytes+1) }),
+			wantErr: domain.ErrInvalidClaims, wantMsg: "longer than",
+		},
+		{name: "a token of exactly MaxTokenBytes", raw: exactRaw, policy: exactPolicy},
+		{name: "a token one byte over MaxTokenBytes", raw: overRaw, policy: overPolicy, wantErr: domain.ErrInvalidToken, wantMsg: "larger than"},
+	})
+}

@@ -49,7 +49,7 @@ func tokenAttackCases() []verifyCase {
 			},
 		},
 		{
-			name: "two parts", wantErr: domain.ErrInvalidToken, wantMsg: "3 are required",
+			name: "two parts", wantErr: domain.ErrInvalidToken, wantMsg: "it has 2 parts, 3 are required",
 			raw: func(t *testing.T, ks *keyset) string {
 				s := segments(build(t, ks.ed, tok{}))
 				return s[0] + "." + s[1]

@@ -79,6 +79,11 @@ func TestTokenPolicyValidate(t *testing.T) {
 	if err := testPolicy().Validate(); err != nil {
 		t.Fatalf("valid policy: %v", err)
 	}
+	zero := testPolicy()
+	zero.MaxLifetime, zero.Skew, zero.MaxTokenBytes = 0, 0, 0 // no limit, no skew, the default size
+	if err := zero.Validate(); err != nil {
+		t.Errorf("a policy with zero lifetime, skew and size: %v", err)
+	}
 	err := domain.TokenPolicy{Skew: -time.Second, MaxTokenBytes: -1}.Validate()
 	if !errors.Is(err, domain.ErrProfileInvalid) {
 		t.Fatalf("Validate = %v", err)

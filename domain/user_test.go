@@ -259,6 +259,8 @@ func TestNormalizeEmailUnicode(t *testing.T) {
 	}{
 		// Accepted: only ASCII letters change.
 		{name: "mixed-case ASCII", in: "KiM@ExAmple.COM", want: "kim@example.com"},
+		{name: "A and Z, the ends of the ASCII capitals", in: "AZ@ZA.EXAMPLE", want: "az@za.example"},
+		{name: "A with macron (a byte 0x80 in its UTF-8)", in: "\u0100da@example.com", want: "\u0100da@example.com"},
 		{name: "precomposed e acute (NFC)", in: "Jos\u00E9@example.com", want: "jos\u00E9@example.com"},
 		{name: "non-ASCII capital kept", in: "JOS\u00C9@example.com", want: "jos\u00C9@example.com"},
 		{name: "precomposed k with acute", in: "\u1E31im@example.com", want: "\u1E31im@example.com"},
@@ -452,6 +454,41 @@ func TestNewJITUser(t *testing.T) {
 	for _, bad := range []string{"", "not-an-email", "Ada <ada@example.com>"} {
 		if _, err := domain.NewJITUser(bad, "", at); !errors.Is(err, domain.ErrInvalidClaims) {
 			t.Errorf("NewJITUser(%q) = %v, want jwt_invalid_claims", bad, err)
+		}
+	}
+}
+
+// TestNewUserAcceptsEachLimitExactly: names and external_id of exactly 256
+// characters and trusted_metadata of exactly 16 KiB are accepted; one more
+// is refused.
+func TestNewUserAcceptsEachLimitExactly(t *testing.T) {
+	t.Parallel()
+	meta := func(n int) json.RawMessage { // {"k":"xxx…"} of exactly n bytes
+		return json.RawMessage(`{"k":"` + strings.Repeat("x", n-len(`{"k":""}`)) + `"}`)
+	}
+	base := func() domain.UserSpec {
+		return domain.UserSpec{UserID: "user-lim", Emails: []domain.UserEmail{{Email: "lim@example.com"}}}
+	}
+	for name, edit := range map[string]func(s *domain.UserSpec, n int){
+		"first_name":       func(s *domain.UserSpec, n int) { s.Name.FirstName = strings.Repeat("f", n) },
+		"middle_name":      func(s *domain.UserSpec, n int) { s.Name.MiddleName = strings.Repeat("m", n) },
+		"last_name":        func(s *domain.UserSpec, n int) { s.Name.LastName = strings.Repeat("l", n) },
+		"external_id":      func(s *domain.UserSpec, n int) { s.ExternalID = strings.Repeat("e", n) },
+		"trusted_metadata": func(s *domain.UserSpec, n int) { s.TrustedMetadata = meta(n) },
+	} {
+		limit := 256
+		if name == "trusted_metadata" {
+			limit = domain.MaxTrustedMetadataSize
+		}
+		at := base()
+		edit(&at, limit)
+		if _, err := domain.NewUser(at, 1, time.Now(), time.Now()); err != nil {
+			t.Errorf("%s of %d: %v", name, limit, err)
+		}
+		over := base()
+		edit(&over, limit+1)
+		if _, err := domain.NewUser(over, 1, time.Now(), time.Now()); !errors.Is(err, domain.ErrInvalidUser) || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s of %d: %v, want invalid_user naming %s", name, limit+1, err, name)
 		}
 	}
 }
