@@ -373,8 +373,10 @@ func (a *Attest) provision(ctx context.Context, at *attempt, email string) (doma
 	if u, err = a.announceJIT(ctx, rec); err != nil {
 		return domain.User{}, err
 	}
-	if version, _, live := a.View.UserVersion(u.UserID); version > u.Version {
-		// Changed (or deleted) by an admin since an earlier delivery made it.
+	if version, _, live := a.View.UserVersion(u.UserID); version >= u.Version {
+		// Changed (or deleted) by an admin since an earlier delivery made
+		// it, or, at the same version, made by the winner of a JIT race
+		// whose record the store and the view keep: answer with the view's.
 		if !live {
 			return domain.User{}, domain.ErrUserNotFound.With("the user is not active")
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -37,17 +36,11 @@ func (h *hookOutcomes) Record(ctx context.Context, o handlers.Outcome) (handlers
 // X's record. Y's reply should name that user, as provision's comment says
 // ("the loser uses the winner's record").
 //
-// KNOWN BUG (found by mutant attest.go:376 `version > u.Version`, which
-// lived): Attest.provision compares the view's version with its own with >,
-// so at an equal version it answers with its own record, whose created_at
-// and updated_at (and emails' casing, external id) are not the stored
-// user's. With >= (the mutant) the reply is the view's record and this
-// test passes. It fails on the current code, so it is skipped unless
-// ATTEST_KNOWN_BUGS=1 (a failing test would break make mutate's baseline).
+// Found by mutant attest.go provision `version > u.Version`, which lived:
+// at an equal version the loser of a JIT race answered with its own record,
+// whose created_at and updated_at (and emails' casing, external id) are not
+// the stored user's. The loser now answers with the view's record.
 func TestJITRaceLoserAnswersWithTheStoredUser(t *testing.T) {
-	if os.Getenv("ATTEST_KNOWN_BUGS") == "" {
-		t.Skip("known bug: the JIT race loser answers with its own record (attest.go provision); set ATTEST_KNOWN_BUGS=1")
-	}
 	t.Parallel()
 	ctx := context.Background()
 	e := newEnv(t, true)
