@@ -44,3 +44,23 @@ func TestDecodeStrictBusPartialNullAndShortArrays(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeStrictBusPartialRefusesCaseVariantsAtTheAlphabetsEnds: the
+// case variants of names holding 'a' and 'z' (the ends of the ASCII
+// folding range) are refused like any other.
+func TestDecodeStrictBusPartialRefusesCaseVariantsAtTheAlphabetsEnds(t *testing.T) {
+	type zoned struct {
+		Zone  string `json:"zone"`
+		Alpha string `json:"alpha"`
+	}
+	var ok zoned
+	if err := DecodeStrictBusPartial([]byte(`{"zone":"z","alpha":"a"}`), &ok, 0); err != nil || ok.Zone != "z" || ok.Alpha != "a" {
+		t.Fatalf("exact names: %+v, %v", ok, err)
+	}
+	for _, in := range []string{`{"ZONE":"z"}`, `{"zonE":"z"}`, `{"Zone":"z"}`, `{"ALPHA":"a"}`, `{"alphA":"a"}`} {
+		var v zoned
+		if err := DecodeStrictBusPartial([]byte(in), &v, 0); err == nil {
+			t.Errorf("%s: a case variant of a field's name was accepted: %+v", in, v)
+		}
+	}
+}
