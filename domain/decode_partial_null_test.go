@@ -64,3 +64,27 @@ func TestDecodeStrictBusPartialRefusesCaseVariantsAtTheAlphabetsEnds(t *testing.
 		}
 	}
 }
+
+// TestDecodeStrictBusPartialUnrelatedNonASCIINamesAreUnknown: a name whose
+// non-ASCII letter folds to no ASCII letter is an unknown member (skipped),
+// not a variant of a field whose name differs from it only there: "œ"
+// (U+0153) is not "S" although its low byte is.
+func TestDecodeStrictBusPartialUnrelatedNonASCIINamesAreUnknown(t *testing.T) {
+	var v struct {
+		SessionID string `json:"session_id"`
+	}
+	for _, in := range []string{`{"\u0153ession_id":"x"}`, `{"œession_id":"x","session_id":"s"}`, `{"ſession_id":"x"}`} {
+		v.SessionID = ""
+		err := DecodeStrictBusPartial([]byte(in), &v, 0)
+		switch {
+		case in == `{"ſession_id":"x"}`:
+			if err == nil {
+				t.Errorf("%s: U+017F folds to s, a variant, and was accepted", in)
+			}
+		case err != nil:
+			t.Errorf("%s: %v", in, err)
+		case in == `{"œession_id":"x","session_id":"s"}` && v.SessionID != "s":
+			t.Errorf("%s: session_id = %q", in, v.SessionID)
+		}
+	}
+}
