@@ -31,17 +31,8 @@ const maxBusJSONDepth = 2 * MaxJSONDepth
 // only what a worker signed, which encoding/json wrote, once per key.
 // Errors name a field or an offset, never a value.
 func DecodeStrictBus(data []byte, v any, maxBytes int) error {
-	if maxBytes <= 0 {
-		maxBytes = MaxBusJSONBytes
-	}
-	if len(data) > maxBytes {
-		return fmt.Errorf("%d bytes, over the limit of %d", len(data), maxBytes)
-	}
-	if !utf8.Valid(data) {
-		return errJSONNotUTF8
-	}
-	if jsonDeeperThan(data, maxBusJSONDepth) {
-		return fmt.Errorf("nested deeper than %d levels", maxBusJSONDepth)
+	if err := checkBusBounds(data, maxBytes); err != nil {
+		return err
 	}
 	if err := checkMemberNames(data, reflect.TypeOf(v)); err != nil {
 		return err
@@ -53,6 +44,25 @@ func DecodeStrictBus(data []byte, v any, maxBytes int) error {
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return errJSONTrailing
+	}
+	return nil
+}
+
+// checkBusBounds runs the linear checks every decode of bus JSON starts
+// with: at most maxBytes (0: MaxBusJSONBytes), valid UTF-8, nesting at
+// most maxBusJSONDepth.
+func checkBusBounds(data []byte, maxBytes int) error {
+	if maxBytes <= 0 {
+		maxBytes = MaxBusJSONBytes
+	}
+	if len(data) > maxBytes {
+		return fmt.Errorf("%d bytes, over the limit of %d", len(data), maxBytes)
+	}
+	if !utf8.Valid(data) {
+		return errJSONNotUTF8
+	}
+	if jsonDeeperThan(data, maxBusJSONDepth) {
+		return fmt.Errorf("nested deeper than %d levels", maxBusJSONDepth)
 	}
 	return nil
 }

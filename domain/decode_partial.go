@@ -62,17 +62,8 @@ func DecodeStrictBusPartial(data []byte, v any, maxBytes int) error {
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return fmt.Errorf("decode into %T: not a non-nil pointer", v)
 	}
-	if maxBytes <= 0 {
-		maxBytes = MaxBusJSONBytes
-	}
-	if len(data) > maxBytes {
-		return fmt.Errorf("%d bytes, over the limit of %d", len(data), maxBytes)
-	}
-	if !utf8.Valid(data) {
-		return errJSONNotUTF8
-	}
-	if jsonDeeperThan(data, maxBusJSONDepth) {
-		return fmt.Errorf("nested deeper than %d levels", maxBusJSONDepth)
+	if err := checkBusBounds(data, maxBytes); err != nil {
+		return err
 	}
 	if !json.Valid(data) {
 		return notOneJSONValue(data)
