@@ -359,68 +359,118 @@ type partialFields struct {
 
 var partialFieldSets sync.Map // reflect.Type -> *partialFields
 
+// partialFieldsOf lists the fields of struct type t that take members, by
+// encoding/json's rules (its typeFields): breadth first through embedded
+// structs, each struct type expanded once, at the shallowest depth it
+// appears at (so a type that embeds itself ends), through the first of
+// its places at that depth; of the fields of one name, those at the least
+// depth compete, the one with its name from a tag wins over those
+// without, and two alike hide the name altogether (a member of that name
+// is then unknown, as encoding/json ignores it). A type embedded at two
+// places of one depth gives each of its own fields twice, and so hides
+// them, but, as in encoding/json, not those of the types it embeds.
 func partialFieldsOf(t reflect.Type) *partialFields {
 	if fs, ok := partialFieldSets.Load(t); ok {
 		return fs.(*partialFields)
 	}
+	type candidate struct {
+		index  []int
+		tagged bool
+	}
+	type embedded struct {
+		t     reflect.Type
+		index []int
+		twice bool // embedded at more than one place of its depth
+	}
 	fs := &partialFields{index: map[string]int{}, folded: map[string]string{}}
-	depth := map[string]int{}
-	var add func(t reflect.Type, index []int)
-	add = func(t reflect.Type, index []int) {
-		for i := range t.NumField() {
-			f := t.Field(i)
-			if !f.IsExported() && !f.Anonymous {
-				continue
+	settled := map[string]bool{} // names decided at a shallower depth
+	expanded := map[reflect.Type]bool{}
+	for level := []embedded{{t: t}}; len(level) > 0; {
+		var next []embedded
+		nextAt := map[reflect.Type]int{}
+		var names []string
+		found := map[string][]candidate{}
+		for _, s := range level {
+			if expanded[s.t] {
+				continue // at a shallower depth
 			}
-			tag := f.Tag.Get("json")
-			if tag == "-" {
-				continue
-			}
-			name, _, _ := strings.Cut(tag, ",")
-			at := append(append([]int(nil), index...), i)
-			if f.Anonymous && name == "" {
+			for i := range s.t.NumField() {
+				f := s.t.Field(i)
+				tag := f.Tag.Get("json")
+				if tag == "-" {
+					continue
+				}
+				name, _, _ := strings.Cut(tag, ",")
+				at := append(append([]int(nil), s.index...), i)
 				ft := f.Type
 				if ft.Kind() == reflect.Pointer {
 					ft = ft.Elem()
 				}
-				if ft.Kind() == reflect.Struct {
+				if f.Anonymous && name == "" && ft.Kind() == reflect.Struct {
 					if f.Type.Kind() == reflect.Pointer && !f.IsExported() {
 						continue // encoding/json cannot set it either
 					}
-					add(ft, at)
+					if j, ok := nextAt[ft]; ok {
+						next[j].twice = true
+					} else {
+						nextAt[ft] = len(next)
+						next = append(next, embedded{t: ft, index: at})
+					}
 					continue
 				}
-			}
-			if !f.IsExported() {
-				continue
-			}
-			if name == "" {
-				name = f.Name
-			}
-			// As encoding/json: the shallower of two fields of one name.
-			if j, ok := fs.index[name]; ok {
-				if depth[name] <= len(at) {
+				if !f.IsExported() {
 					continue
 				}
-				fs.fields[j] = partialField{name: name, index: at}
-				depth[name] = len(at)
-				continue
+				tagged := name != ""
+				if !tagged {
+					name = f.Name
+				}
+				if settled[name] {
+					continue
+				}
+				if found[name] == nil {
+					names = append(names, name)
+				}
+				found[name] = append(found[name], candidate{index: at, tagged: tagged})
+				if s.twice {
+					found[name] = append(found[name], candidate{index: at, tagged: tagged})
+				}
 			}
-			fs.index[name] = len(fs.fields)
-			depth[name] = len(at)
-			fs.fields = append(fs.fields, partialField{name: name, index: at})
-			var fold folder
-			key := string(fold.key(name))
-			fs.folded[key] = name
-			fs.maxKey = max(fs.maxKey, len(key))
-			if !isASCII(key) {
-				fs.maxKey = math.MaxInt / 8 // no bound on the names that fold to it
-			}
+			expanded[s.t] = true
 		}
+		for _, name := range names {
+			settled[name] = true
+			var won []candidate
+			for _, c := range found[name] {
+				if c.tagged {
+					won = append(won, c)
+				}
+			}
+			if len(won) == 0 {
+				won = found[name]
+			}
+			if len(won) > 1 {
+				continue // ambiguous: encoding/json drops the name
+			}
+			fs.add(name, won[0].index)
+		}
+		level = next
 	}
-	add(t, nil)
 	actual, _ := partialFieldSets.LoadOrStore(t, fs)
 	return actual.(*partialFields)
+}
+
+// add records the field of the given name, reached by index.
+func (fs *partialFields) add(name string, index []int) {
+	fs.index[name] = len(fs.fields)
+	fs.fields = append(fs.fields, partialField{name: name, index: index})
+	var fold folder
+	key := string(fold.key(name))
+	fs.folded[key] = name
+	fs.maxKey = max(fs.maxKey, len(key))
+	if !isASCII(key) {
+		fs.maxKey = math.MaxInt / 8 // no bound on the names that fold to it
+	}
 }
 
 // foldsTo reports whether name, which is no field's name, equals a field's

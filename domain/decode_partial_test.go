@@ -61,6 +61,51 @@ type PartialMore struct {
 	RequestID string `json:"request_id"`
 }
 
+// partialConflicts embeds structs whose fields share names, to check that
+// the partial decoder resolves them by encoding/json's rules: X is at one
+// depth twice untagged (hidden), T twice tagged (hidden), W tagged in one
+// place and not in the other (the tagged one wins), Y in a type embedded
+// at two places of one depth (hidden), Z one level further down (read, as
+// encoding/json reads it), and a type that embeds itself ends. It is
+// made by reflect, as go vet refuses such a type written out (struct
+// fields repeat json tags): the one below with PartialA, PartialB and
+// *PartialCycle embedded.
+var partialConflictsType = reflect.StructOf([]reflect.StructField{
+	{Name: "PartialA", Type: reflect.TypeFor[PartialA](), Anonymous: true},
+	{Name: "PartialB", Type: reflect.TypeFor[PartialB](), Anonymous: true},
+	{Name: "PartialCycle", Type: reflect.TypeFor[*PartialCycle](), Anonymous: true},
+})
+
+func newPartialConflicts() any { return reflect.New(partialConflictsType).Interface() }
+
+type PartialA struct {
+	X int
+	T int `json:"t"`
+	W int `json:"W"`
+	PartialC
+}
+
+type PartialB struct {
+	X int
+	T int `json:"t"`
+	W int
+	PartialC
+}
+
+type PartialC struct {
+	Y int `json:"y"`
+	PartialD
+}
+
+type PartialD struct {
+	Z int `json:"z"`
+}
+
+type PartialCycle struct {
+	*PartialCycle
+	N int `json:"n"`
+}
+
 const partialGood = `{"request_id":"r-1","profile_id":"p","user_id":"u","token_sha256":"x",` +
 	`"session":{"session_id":"s-1","user_id":"u","factors":[{"type":"t","Type":"u","type":"v"}],"custom_claims":{"a":{"A":1,"a":2}}},` +
 	`"session_revision":3,"stream":"TAT_ATTEST","stream_seq":9,"reply_refused":false}`
@@ -384,6 +429,48 @@ func TestDecodeStrictBusPartialCostIsLinear(t *testing.T) {
 // encoding/json decodes to the same value (with no variant or duplicate
 // of a member it reads, the two agree), and what encoding/json finds
 // malformed, it refuses. Unknown members, whitespace and escapes are where
+
+// TestDecodeStrictBusPartialFieldConflicts: where embedded structs give
+// two fields one name, the partial decoder reads into the field
+// encoding/json reads into, and ignores a member encoding/json ignores.
+func TestDecodeStrictBusPartialFieldConflicts(t *testing.T) {
+	t.Parallel()
+	for _, data := range []string{
+		`{"X":1,"t":2,"W":3,"y":4,"z":5,"n":6}`,
+		`{"W":3}`, `{"z":5}`, `{"n":6}`, `{"X":1,"x":2}`, `{"t":1,"T":2}`,
+	} {
+		got, want := newPartialConflicts(), newPartialConflicts()
+		if err := domain.DecodeStrictBusPartial([]byte(data), got, 0); err != nil {
+			t.Errorf("%s: %v", data, err)
+			continue
+		}
+		if err := json.Unmarshal([]byte(data), want); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: decoded to %+v, encoding/json to %+v", data, got, want)
+		}
+	}
+	c := newPartialConflicts()
+	if err := domain.DecodeStrictBusPartial([]byte(`{"X":1,"t":2,"W":3,"y":4,"z":5,"n":6}`), c, 0); err != nil {
+		t.Fatal(err)
+	}
+	v := reflect.ValueOf(c).Elem()
+	a, b := v.Field(0).Interface().(PartialA), v.Field(1).Interface().(PartialB)
+	cycle := v.Field(2).Interface().(*PartialCycle)
+	if a.X != 0 || b.X != 0 || a.T != 0 || b.T != 0 || a.W != 3 || b.W != 0 || a.Y != 0 || b.Y != 0 ||
+		a.Z != 5 || b.Z != 0 || cycle == nil || cycle.N != 6 || cycle.PartialCycle != nil {
+		t.Errorf("decoded %+v", c)
+	}
+	// A variant of a hidden name is no field's: unknown, not refused.
+	if err := domain.DecodeStrictBusPartial([]byte(`{"x":1,"Y":2}`), c, 0); err != nil {
+		t.Errorf("variant of a hidden name: %v", err)
+	}
+	if err := domain.DecodeStrictBusPartial([]byte(`{"w":1}`), c, 0); err == nil || !strings.Contains(err.Error(), "only by case") {
+		t.Errorf("variant of a field that won: %v", err)
+	}
+}
+
 // the walk, which finds values by itself, could go astray.
 func FuzzDecodeStrictBusPartial(f *testing.F) {
 	for _, seed := range []string{
@@ -394,6 +481,7 @@ func FuzzDecodeStrictBusPartial(f *testing.F) {
 		`{"items":[{"name":"a","x":{}},null,{}],"ptrs":[null,{"N":1}],"pair":[{"N":1},{"N":2},{"N":3}],"other":7}`,
 		`{"id":"e","type":"t","data":{"stream":"S","stream_seq":4,"requested_at":"2031-05-06T07:00:00Z","request_id":"r"}}`,
 		`{"session":null,"session_revision":null}`,
+		`{"X":1,"t":2,"W":3,"y":4,"z":5,"n":6,"w":7}`,
 		`{"Session":{}}`, `{"x":1,"x":2}`, `[]`, `{`, `{} {}`, `"x"`, `null`,
 	} {
 		f.Add([]byte(seed))
@@ -404,6 +492,7 @@ func FuzzDecodeStrictBusPartial(f *testing.F) {
 			func() any { return &partialAudit{} },
 			func() any { return &partialList{} },
 			func() any { return &partialEmbedded{} },
+			newPartialConflicts,
 		} {
 			got, want := into(), into()
 			err := domain.DecodeStrictBusPartial(data, got, 0)
