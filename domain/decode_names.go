@@ -122,12 +122,7 @@ func (w *nameWalker) walk(t reflect.Type) error {
 	case delim == '{' && t.Kind() == reflect.Struct:
 		fields := structFields(t)
 		var onStack [32]bool // room for any struct this package decodes
-		sent := onStack[:0]
-		if n := len(fields.types); n <= len(onStack) {
-			sent = onStack[:n]
-		} else {
-			sent = make([]bool, n)
-		}
+		sent := append(onStack[:0], make([]bool, len(fields.types))...)
 		for w.dec.More() {
 			kt, err := w.dec.Token()
 			if err != nil {

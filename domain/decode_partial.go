@@ -180,13 +180,8 @@ func (d *partialDecoder) name() string {
 // object reads the members of the object at d.i into the struct sv.
 func (d *partialDecoder) object(sv reflect.Value) error {
 	fs := partialFieldsOf(sv.Type())
-	var onStack [32]bool
-	sent := onStack[:0]
-	if n := len(fs.fields); n <= len(onStack) {
-		sent = onStack[:n]
-	} else {
-		sent = make([]bool, n)
-	}
+	var onStack [32]bool // room for any struct of ours; a larger one allocates
+	sent := append(onStack[:0], make([]bool, len(fs.fields))...)
 	var unknown map[string]struct{} // names of unknown members, made on the first
 	d.i++                           // '{'
 	for {
@@ -335,8 +330,9 @@ type partialField struct {
 // in returns the field in sv, making the embedded structs it is reached
 // through as it goes.
 func (f partialField) in(sv reflect.Value) reflect.Value {
-	for i, x := range f.index {
-		if i > 0 && sv.Kind() == reflect.Pointer {
+	sv = sv.Field(f.index[0])
+	for _, x := range f.index[1:] {
+		if sv.Kind() == reflect.Pointer {
 			if sv.IsNil() {
 				sv.Set(reflect.New(sv.Type().Elem()))
 			}

@@ -101,17 +101,17 @@ func (p *ParsedToken) verifySignature(keys []PublicKey) (PublicKey, error) {
 	}
 	var candidates []PublicKey
 	if p.kid != "" {
-		named := 0
+		named := false
 		for _, k := range keys {
 			if k.KID != p.kid {
 				continue
 			}
-			named++
+			named = true
 			if k.Allows(alg) {
 				candidates = append(candidates, k)
 			}
 		}
-		if named == 0 {
+		if !named {
 			return PublicKey{}, ErrInvalidToken.Wrap(ErrUnknownKID, "the token's kid names no trusted key")
 		}
 		if len(candidates) == 0 {
