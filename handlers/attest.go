@@ -60,6 +60,10 @@ type attempt struct {
 
 	now     time.Time // when this delivery runs
 	checkAt time.Time // when its token's times and replay claim are judged (see judgedAt)
+	// A redelivery, and when the stream stored the request (zero: not
+	// known): see mayHaveMade.
+	redelivered bool
+	publishedAt time.Time
 
 	// Found by attest, in this order.
 	claims   map[string]any // session_custom_claims as validated
@@ -95,21 +99,16 @@ func decodeAttempt(in Input) (*attempt, error) {
 func (a *Attest) Handle(ctx context.Context, in Input) (Output, error) {
 	ctx = withReplyRefused(withPosition(ctx, in), in)
 	at, derr := decodeAttempt(in)
-	if in.Redelivered {
-		if o, ok, err := a.Done.Outcomes.Get(ctx, at.key()); err != nil {
-			return Output{}, fmt.Errorf("look up outcome %s: %w", at.key(), err)
-		} else if ok {
-			return a.sendStored(ctx, o, at.fp)
-		}
-		// A user made just in time by an earlier delivery but not announced
-		// (the view may hold it from the store after a restart, and then
-		// this delivery would not provision it again).
-		if p, ok := a.View.Profile(at.req.ProfileID); derr == nil && ok && p.CanJITProvision {
-			if err := a.resumeJIT(ctx, at.id); err != nil {
-				return Output{}, err
-			}
-		}
-	}
+	// A redelivery does not look its outcome up first: the request runs
+	// again, and where an earlier delivery wrote something, the insert
+	// under the same unique key conflicts and the request goes on from
+	// what is stored (the replay claim's conflict reads the outcome, a
+	// stored outcome wins over the one this delivery would record). A
+	// delivery that never reached a handler (prefetched by a worker that
+	// died) so reads nothing from the store: on FerretDB every read is a
+	// scan of the collection, and after a SIGKILL these are most of the
+	// redeliveries.
+	at.redelivered, at.publishedAt = in.Redelivered, in.PublishedAt
 	if derr != nil {
 		return a.fail(ctx, at, derr)
 	}
@@ -313,6 +312,14 @@ func (a *Attest) findUser(ctx context.Context, at *attempt) (domain.User, error)
 		}
 		u, ok = a.View.UserByEmail(email)
 	}
+	if ok && a.mayHaveMade(at, u, email) {
+		// A user made just in time by an earlier delivery but not
+		// announced: the view holds it from the store after a restart,
+		// and this delivery would not provision (nor announce) it.
+		if err := a.resumeJIT(ctx, at.id); err != nil {
+			return domain.User{}, err
+		}
+	}
 	if !ok {
 		if !at.profile.CanJITProvision {
 			return domain.User{}, domain.ErrUserNotFound.With("no user has the token's email")
@@ -325,6 +332,19 @@ func (a *Attest) findUser(ctx context.Context, at *attempt) (domain.User, error)
 		return domain.User{}, domain.ErrUserNotFound.With("the user is not active")
 	}
 	return u, nil
+}
+
+// mayHaveMade reports whether u, found in the view, may be the user an
+// earlier delivery of this request made just in time: a redelivery on a
+// profile with just-in-time users, u has the JIT id of the token's
+// (normalized) email, and u was made no earlier than the request was
+// stored (give or take the clock skew and the second created_at is
+// truncated to). Only then does the request look up its JIT record.
+func (a *Attest) mayHaveMade(at *attempt, u domain.User, email string) bool {
+	if !at.redelivered || !at.profile.CanJITProvision || u.UserID != domain.JITUserID(email) {
+		return false
+	}
+	return at.publishedAt.IsZero() || !u.CreatedAt.Add(a.Skew+time.Second).Before(at.publishedAt)
 }
 
 // provision creates the user for a JIT profile. The user id is fixed by

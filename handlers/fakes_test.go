@@ -36,8 +36,9 @@ var (
 
 // fakeOutcomes is an OutcomeStore.
 type fakeOutcomes struct {
-	mu sync.Mutex
-	m  map[string]handlers.Outcome
+	mu   sync.Mutex
+	m    map[string]handlers.Outcome
+	gets map[string]int // Get calls, by key
 	// down, while set, makes Record fail as an unreachable store does
 	// (reads still work): the store fails between a request's first writes
 	// and its outcome.
@@ -65,8 +66,21 @@ func (f *fakeOutcomes) Record(_ context.Context, o handlers.Outcome) (handlers.O
 func (f *fakeOutcomes) Get(_ context.Context, key string) (handlers.Outcome, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.gets == nil {
+		f.gets = map[string]int{}
+	}
+	f.gets[key]++
 	o, ok := f.m[key]
 	return o, ok, nil
+}
+
+// reads returns how many Get calls each key has had, and forgets them.
+func (f *fakeOutcomes) reads() map[string]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.gets
+	f.gets = nil
+	return r
 }
 
 func (f *fakeOutcomes) MarkPublished(_ context.Context, key string) error {

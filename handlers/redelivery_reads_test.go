@@ -1,0 +1,106 @@
+package handlers_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/tat-worker/attest/domain"
+	"github.com/tat-worker/attest/handlers"
+)
+
+// TestRedeliveryOfAnUnstartedRequestReadsNothing: a redelivery of a
+// request no earlier delivery got to (prefetched by a worker that died)
+// reads nothing from the outcomes store, on a profile with just-in-time
+// users or without, for a new user or a known one: on FerretDB every read
+// is a scan of the collection, and after a SIGKILL these are most of the
+// redeliveries. It still ends in its one outcome.
+func TestRedeliveryOfAnUnstartedRequestReadsNothing(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name   string
+		jit    bool
+		known  bool // the user is in the view, made long before the request
+		jitted bool // made just in time by another request, long before
+	}{
+		{"jit profile, new user", true, false, false},
+		{"jit profile, known user", true, true, false},
+		{"jit profile, user made just in time an hour before", true, false, true},
+		{"profile without jit, known user", false, true, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, c.jit)
+			email := "fresh@example.com"
+			if c.known {
+				e.addUser(t, "user-test-known", email, domain.UserActive)
+				e.clock.t = t0.Add(time.Hour)
+			}
+			if c.jitted {
+				e.startSession(t, "earlier", email)
+				e.clock.t = t0.Add(time.Hour)
+			}
+			tok, _ := e.token(t, email, e.clock.Now())
+			payload := map[string]any{"request_id": "unstarted", "token": tok, "session_duration_minutes": 30}
+			e.outcomes.reads()
+			r := e.attestReply(t, handlers.Input{Stream: "TAT_ATTEST", StreamSeq: 3, PublishedAt: e.clock.Now().Add(-2 * time.Second), Redelivered: true}, payload)
+			if r.StatusCode != 200 || r.Session == nil {
+				t.Fatalf("redelivery: %+v", r)
+			}
+			if got := e.outcomes.reads(); len(got) != 0 {
+				t.Errorf("the redelivery read %v from the outcomes store, want nothing", got)
+			}
+			if n := len(e.eventsFor("unstarted")); n != 1 {
+				t.Errorf("%d outcome events, want 1", n)
+			}
+		})
+	}
+}
+
+// TestRedeliveryOfAFinishedRequestAnswersItsOutcome: a redelivery of a
+// request whose outcome is stored (the worker died before its ack) answers
+// that outcome, with no second event, even when what decided it has
+// changed since (the user disabled, the profile deleted): it no longer
+// looks the outcome up first, and the conflicts of its inserts bring it
+// back to the stored one.
+func TestRedeliveryOfAFinishedRequestAnswersItsOutcome(t *testing.T) {
+	t.Parallel()
+	for _, change := range []string{"nothing", "user disabled", "profile deleted", "session revoked"} {
+		t.Run(change, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, false)
+			u := e.addUser(t, "user-test-done", "done@example.com", domain.UserActive)
+			tok, _ := e.token(t, "done@example.com", t0)
+			payload := map[string]any{"request_id": "done", "token": tok, "session_duration_minutes": 30}
+			in := handlers.Input{Stream: "TAT_ATTEST", StreamSeq: 5, PublishedAt: t0}
+			first := e.attestReply(t, in, payload)
+			if first.StatusCode != 200 || first.Session == nil {
+				t.Fatalf("first delivery: %+v", first)
+			}
+			switch change {
+			case "user disabled":
+				u.Status, u.Version = domain.UserDisabled, u.Version+1
+				e.view.PutUser(u, false)
+			case "profile deleted":
+				p := e.profile
+				p.Version++
+				e.view.PutProfile(p, true)
+			case "session revoked":
+				st, ok := e.view.Session(first.Session.SessionID)
+				if !ok {
+					t.Fatal("precondition: the view holds the session")
+				}
+				st.Revoked, st.Revision = true, st.Revision+1
+				e.view.PutSession(st)
+			}
+			e.clock.t = t0.Add(time.Minute)
+			in.Redelivered = true
+			again := e.attestReply(t, in, payload)
+			if again.StatusCode != 200 || again.Session == nil || again.Session.SessionID != first.Session.SessionID {
+				t.Fatalf("redelivery after %s: %+v, want the first outcome %+v", change, again, first)
+			}
+			if n := len(e.eventsFor("done")); n != 1 {
+				t.Errorf("%d outcome events, want 1", n)
+			}
+		})
+	}
+}
