@@ -123,8 +123,8 @@ func writeReport(w io.Writer, r audit.Report) error {
 	if r.Failed() {
 		verdict = "FAILED"
 	}
-	fmt.Fprintf(&b, "result: %d checked: %d ok, %d pending, %d lost, %d doubled, %d unknown: %s\n",
-		r.Checked, r.OK, r.Pending, r.Lost, r.Doubled, r.Unknown, verdict)
+	fmt.Fprintf(&b, "result: %d checked: %d ok, %d pending, %d lost, %d doubled, %d unknown; %d events unreadable: %s\n",
+		r.Checked, r.OK, r.Pending, r.Lost, r.Doubled, r.Unknown, r.Unreadable, verdict)
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -152,7 +152,7 @@ func TestAuditCheckFindsLostAndPending(t *testing.T) {
 		a.env.Request(subject, "", p)
 	}
 	out := a.ctl(0, "audit", "check")
-	if !strings.Contains(out, "audit of TAT_ATTEST: sequences 1-4 of 4") || !strings.Contains(out, "result: 4 checked: 4 ok, 0 pending, 0 lost, 0 doubled, 0 unknown: OK") {
+	if !strings.Contains(out, "audit of TAT_ATTEST: sequences 1-4 of 4") || !strings.Contains(out, "result: 4 checked: 4 ok, 0 pending, 0 lost, 0 doubled, 0 unknown; 0 events unreadable: OK") {
 		t.Fatalf("after a normal run:\n%s", out)
 	}
 	if out := a.ctl(0, "audit", "check", "-stream", "admin"); !strings.Contains(out, "result: 2 checked: 2 ok") {
@@ -193,7 +193,7 @@ func TestAuditCheckFindsLostAndPending(t *testing.T) {
 		"seq 2 lost: no event, and no longer in the stream",
 		fmt.Sprintf("seq %d lost", removed),
 		"note: 1 messages were deleted from inside the events stream: the audit log was edited",
-		"result: 6 checked: 3 ok, 1 pending, 2 lost, 0 doubled, 0 unknown: FAILED",
+		"result: 6 checked: 3 ok, 1 pending, 2 lost, 0 doubled, 0 unknown; 0 events unreadable: FAILED",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the check does not say %q:\n%s", want, out)
@@ -315,7 +315,7 @@ func TestAuditAttackerCannotHideARequest(t *testing.T) {
 	out := a.ctl(1, "audit", "check")
 	for _, want := range []string{
 		fmt.Sprintf("seq %d doubled: 2 events:", seqs[0]), "evt-forged-1 tat.attest.failed",
-		"seq 1000 unknown: the stream never had it, yet evt-forged-2 tat.attest.failed", "1 doubled, 1 unknown: FAILED",
+		"seq 1000 unknown: the stream never had it, yet evt-forged-2 tat.attest.failed", "1 doubled, 1 unknown; 0 events unreadable: FAILED",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the check does not say %q:\n%s", want, out)
@@ -369,5 +369,24 @@ func TestAuditProgressOnlyOnATerminal(t *testing.T) {
 	tty.clear()
 	if got := buf.String(); got != "\r\x1b[Kreading TAT_EVENTS: 5 of 9\r\x1b[K" {
 		t.Fatalf("terminal output %q", got)
+	}
+}
+
+// TestWriteReportCountsUnreadableEvents: the text report counts the
+// events the audit could not read in its result line, fails on them, and
+// prints the note that names them.
+func TestWriteReportCountsUnreadableEvents(t *testing.T) {
+	r := audit.Report{Stream: "TAT_ATTEST", FromSeq: 1, ToSeq: 2, LastSeq: 2, EventsRead: 3, Checked: 2, OK: 2,
+		Unreadable: 1, UnreadableEvents: []audit.UnreadableEvent{{EventsSeq: 7, Why: "no id or type"}},
+		Notes: []string{"1 events could not be read: events seq 7 (no id or type)"}}
+	var b strings.Builder
+	if err := writeReport(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"result: 2 checked: 2 ok, 0 pending, 0 lost, 0 doubled, 0 unknown; 1 events unreadable: FAILED", "note: 1 events could not be read"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
 	}
 }
