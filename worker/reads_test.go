@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
 
 	"github.com/tat-worker/attest/domain"
 	"github.com/tat-worker/attest/worker/workertest"
@@ -399,5 +400,32 @@ func TestRevokeWhenUserDeletedOrDisabled(t *testing.T) {
 				t.Fatalf("a repeated %s published %+v, want one %s", op, after, domain.EventUserRepeated)
 			}
 		})
+	}
+}
+
+// TestServicesDescribeThemselves: $SRV.INFO names each micro service at the
+// version the contract gives (tat-sessions 2.0.0 since D33 moved revoke by
+// id to admin_revoke, a breaking change; tat-reads 1.0.0) with its
+// endpoints.
+func TestServicesDescribeThemselves(t *testing.T) {
+	f := newFixture(t)
+	nc := f.env.Connect()
+	for _, c := range []struct {
+		name, version, endpoint string
+	}{{"tat-sessions", "2.0.0", "admin_revoke"}, {"tat-reads", "1.0.0", ""}} {
+		msg, err := nc.Request("$SRV.INFO."+c.name, nil, 5*time.Second)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		var info micro.Info
+		if err := json.Unmarshal(msg.Data, &info); err != nil {
+			t.Fatal(err)
+		}
+		if info.Name != c.name || info.Version != c.version || len(info.Endpoints) == 0 {
+			t.Errorf("$SRV.INFO.%s: %s %s, %d endpoints", c.name, info.Name, info.Version, len(info.Endpoints))
+		}
+		if c.endpoint != "" && !slices.ContainsFunc(info.Endpoints, func(e micro.EndpointInfo) bool { return e.Name == c.endpoint }) {
+			t.Errorf("%s has no endpoint %s: %+v", c.name, c.endpoint, info.Endpoints)
+		}
 	}
 }

@@ -20,7 +20,7 @@ import (
 // requests across them through the service's queue group.
 func startSessionsService(nc *nats.Conn, cfg Config, h SessionsHandler, is *domain.Issuer, now func() time.Time, m *metrics, log zerolog.Logger) (micro.Service, error) {
 	svc, err := micro.AddService(nc, micro.Config{
-		Name: "tat-sessions", Version: "1.0.0",
+		Name: "tat-sessions", Version: "2.0.0",
 		Description: "authenticate and revoke sessions; the keys that sign session JWTs",
 	})
 	if err != nil {
