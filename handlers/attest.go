@@ -99,15 +99,9 @@ func decodeAttempt(in Input) (*attempt, error) {
 func (a *Attest) Handle(ctx context.Context, in Input) (Output, error) {
 	ctx = withReplyRefused(withPosition(ctx, in), in)
 	at, derr := decodeAttempt(in)
-	// A redelivery does not look its outcome up first: the request runs
-	// again, and where an earlier delivery wrote something, the insert
-	// under the same unique key conflicts and the request goes on from
-	// what is stored (the replay claim's conflict reads the outcome, a
-	// stored outcome wins over the one this delivery would record). A
-	// delivery that never reached a handler (prefetched by a worker that
-	// died) so reads nothing from the store: on FerretDB every read is a
-	// scan of the collection, and after a SIGKILL these are most of the
-	// redeliveries.
+	// A redelivery looks its outcome up only before its first write (see
+	// attest): one that is refused before that needs no lookup, since the
+	// outcome it records loses to a stored one.
 	at.redelivered, at.publishedAt = in.Redelivered, in.PublishedAt
 	if derr != nil {
 		return a.fail(ctx, at, derr)
@@ -217,6 +211,23 @@ func (a *Attest) attest(ctx context.Context, at *attempt) (*Outcome, error) {
 			return nil, err
 		}
 		existing = &st
+	}
+	if at.redelivered {
+		// Before the first write (a JIT user, the replay claim): an
+		// earlier delivery may have ended the request in an outcome
+		// without writing anything (a refusal that might not be made now:
+		// the JWKS was down, the user did not exist yet), and this
+		// delivery must not write a session or a claim that outcome does
+		// not announce. Refusals above need no lookup: what they record
+		// loses to a stored outcome, and they write nothing. On FerretDB
+		// every read is a scan of the collection: this is the one read of
+		// a redelivery that no earlier delivery got to (the JIT record is
+		// read only when the view suggests it, see mayHaveMade).
+		if o, ok, err := a.Done.Outcomes.Get(ctx, at.key()); err != nil {
+			return nil, fmt.Errorf("look up outcome: %w", err)
+		} else if ok {
+			return &o, nil
+		}
 	}
 	if at.user, err = a.findUser(ctx, at); err != nil {
 		return nil, err

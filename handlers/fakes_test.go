@@ -149,6 +149,13 @@ type replayClaim struct {
 	expires time.Time
 }
 
+// count returns how many claims are stored.
+func (f *fakeReplays) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.m)
+}
+
 func replayKey(profileID, tokenID string) string { return profileID + "\x00" + tokenID }
 
 func (f *fakeReplays) Claim(_ context.Context, profileID, tokenID, requestID string, expires, now time.Time) (string, bool, error) {

@@ -8,13 +8,14 @@ import (
 	"github.com/tat-worker/attest/handlers"
 )
 
-// TestRedeliveryOfAnUnstartedRequestReadsNothing: a redelivery of a
-// request no earlier delivery got to (prefetched by a worker that died)
-// reads nothing from the outcomes store, on a profile with just-in-time
-// users or without, for a new user or a known one: on FerretDB every read
-// is a scan of the collection, and after a SIGKILL these are most of the
-// redeliveries. It still ends in its one outcome.
-func TestRedeliveryOfAnUnstartedRequestReadsNothing(t *testing.T) {
+// TestRedeliveryOfAnUnstartedRequestReadsOnce: a redelivery of a request
+// no earlier delivery got to (prefetched by a worker that died) reads the
+// outcomes store once, for its outcome, and not for its just-in-time user
+// record unless the view holds the address's JIT user made after the
+// request was published: on FerretDB every read is a scan of the
+// collection, and after a SIGKILL these are most of the redeliveries. It
+// still ends in its one outcome.
+func TestRedeliveryOfAnUnstartedRequestReadsOnce(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
 		name   string
@@ -46,8 +47,8 @@ func TestRedeliveryOfAnUnstartedRequestReadsNothing(t *testing.T) {
 			if r.StatusCode != 200 || r.Session == nil {
 				t.Fatalf("redelivery: %+v", r)
 			}
-			if got := e.outcomes.reads(); len(got) != 0 {
-				t.Errorf("the redelivery read %v from the outcomes store, want nothing", got)
+			if got := e.outcomes.reads(); len(got) != 1 || got["attest:unstarted"] != 1 {
+				t.Errorf("the redelivery read %v from the outcomes store, want attest:unstarted once", got)
 			}
 			if n := len(e.eventsFor("unstarted")); n != 1 {
 				t.Errorf("%d outcome events, want 1", n)
@@ -102,5 +103,47 @@ func TestRedeliveryOfAFinishedRequestAnswersItsOutcome(t *testing.T) {
 				t.Errorf("%d outcome events, want 1", n)
 			}
 		})
+	}
+}
+
+// TestRedeliveryRefusedBeforeAnyWriteReadsNothing: a redelivery refused
+// before it would write anything (here its token is not valid) does not
+// look its outcome up: what it records loses to a stored outcome.
+func TestRedeliveryRefusedBeforeAnyWriteReadsNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, true)
+	payload := map[string]any{"request_id": "bad-token", "token": "not.a.jwt", "session_duration_minutes": 30}
+	e.outcomes.reads()
+	r := e.attestReply(t, handlers.Input{Stream: "TAT_ATTEST", StreamSeq: 3, PublishedAt: t0, Redelivered: true}, payload)
+	e.wantRefused(t, "bad-token", r, domain.ErrInvalidToken)
+	if got := e.outcomes.reads(); len(got) != 0 {
+		t.Errorf("the redelivery read %v from the outcomes store, want nothing", got)
+	}
+}
+
+// TestRedeliveryAfterARefusalWritesNothing: an earlier delivery refused
+// the request before writing anything (no user had the token's email) and
+// stored that outcome, and its worker died before the ack. By the
+// redelivery the user exists, so the request would now succeed: it must
+// answer the stored refusal and write no replay claim and no session,
+// which no event would announce.
+func TestRedeliveryAfterARefusalWritesNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false)
+	tok, _ := e.token(t, "late@example.com", t0)
+	payload := map[string]any{"request_id": "refused-first", "token": tok, "session_duration_minutes": 30}
+	in := handlers.Input{Stream: "TAT_ATTEST", StreamSeq: 4, PublishedAt: t0}
+	e.wantRefused(t, "refused-first", e.attestReply(t, in, payload), domain.ErrUserNotFound)
+	e.addUser(t, "user-test-late", "late@example.com", domain.UserActive)
+	in.Redelivered = true
+	e.wantRefused(t, "refused-first", e.attestReply(t, in, payload), domain.ErrUserNotFound)
+	if n := e.sessions.Count(); n != 0 {
+		t.Errorf("%d session revisions stored, want none", n)
+	}
+	if n := e.replays.count(); n != 0 {
+		t.Errorf("%d replay claims stored, want none", n)
+	}
+	if n := len(e.eventsFor("refused-first")); n != 1 {
+		t.Errorf("%d outcome events, want 1", n)
 	}
 }
