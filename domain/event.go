@@ -51,6 +51,12 @@ type eventJSON struct {
 	json []byte
 }
 
+// eventHeadRoom is the room NewEvent makes for the members before data:
+// the constant ones take about 140 bytes, and ids and subjects are at most
+// a few hundred (a longer or escaped one only makes append grow the
+// buffer once).
+const eventHeadRoom = 512
+
 // plainEvent is Event without its methods: encoding/json's encoding of it.
 type plainEvent Event
 
@@ -72,7 +78,7 @@ func NewEvent(id, typ, subject string, at time.Time, data any) (Event, error) {
 	}
 	// The members in Event's order, as encoding/json writes them; data,
 	// the last one, as json.Marshal wrote it (not scanned again).
-	b := make([]byte, 0, 160+len(id)+len(typ)+len(subject)+len(raw))
+	b := make([]byte, 0, len(raw)+eventHeadRoom)
 	b = append(b, `{"specversion":`...)
 	b = appendJSONString(b, e.SpecVersion)
 	b = append(b, `,"id":`...)
