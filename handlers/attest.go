@@ -113,12 +113,35 @@ func (a *Attest) Handle(ctx context.Context, in Input) (Output, error) {
 	case stored != nil:
 		return a.sendStored(ctx, *stored, at.fp)
 	case err != nil && Permanent(err):
+		if at.redelivered {
+			// Refused now, maybe before the outcome lookup: an earlier
+			// delivery may have left a JIT user or a session that no event
+			// announces yet (its circumstances differed: the JWKS was up,
+			// the session not yet revoked). They are announced, and a
+			// stored session becomes the outcome, as Abandon does.
+			if out, done, err := a.leftovers(ctx, at); err != nil || done {
+				return out, err
+			}
+		}
 		return a.fail(ctx, at, err)
 	case err != nil:
+		if at.redelivered {
+			// A transient failure (the view cannot catch up, the store is
+			// away) must not hold up the answer of a request whose outcome
+			// an earlier delivery stored.
+			if o, ok, gerr := a.Done.Outcomes.Get(ctx, at.key()); gerr == nil && ok {
+				return a.sendStored(ctx, o, at.fp)
+			}
+		}
 		return Output{}, err
 	}
 	return a.succeed(ctx, at)
 }
+
+// redeliveryClockMargin is how far the clocks of workers and NATS servers
+// may differ for mayHaveMade (beyond TAT_CLOCK_SKEW, which is about token
+// issuers' clocks).
+const redeliveryClockMargin = time.Minute
 
 // judgedAt is the one instant at which a request's token times and its
 // replay claim are judged: now on a first delivery; on a redelivery, when
@@ -349,13 +372,14 @@ func (a *Attest) findUser(ctx context.Context, at *attempt) (domain.User, error)
 // earlier delivery of this request made just in time: a redelivery on a
 // profile with just-in-time users, u has the JIT id of the token's
 // (normalized) email, and u was made no earlier than the request was
-// stored (give or take the clock skew and the second created_at is
-// truncated to). Only then does the request look up its JIT record.
+// stored (give or take the clock skew, redeliveryClockMargin and the
+// second created_at is truncated to). Only then does the request look up
+// its JIT record.
 func (a *Attest) mayHaveMade(at *attempt, u domain.User, email string) bool {
 	if !at.redelivered || !at.profile.CanJITProvision || u.UserID != domain.JITUserID(email) {
 		return false
 	}
-	return at.publishedAt.IsZero() || !u.CreatedAt.Add(a.Skew+time.Second).Before(at.publishedAt)
+	return at.publishedAt.IsZero() || !u.CreatedAt.Add(a.Skew+redeliveryClockMargin+time.Second).Before(at.publishedAt)
 }
 
 // provision creates the user for a JIT profile. The user id is fixed by
@@ -401,9 +425,19 @@ func (a *Attest) provision(ctx context.Context, at *attempt, email string) (doma
 	if err != nil {
 		return domain.User{}, fmt.Errorf("record user.created: %w", err)
 	}
-	if u, err = a.announceJIT(ctx, rec); err != nil {
+	made, err := a.announceJIT(ctx, rec)
+	if err != nil {
 		return domain.User{}, err
 	}
+	if made.UserID != u.UserID {
+		// The record is another request's that used this request id
+		// first, for another address (ids are public; a reuse must not
+		// hand its user, nor a session of it, to this token). Its user
+		// is announced above, as that request would have; this request
+		// is refused.
+		return domain.User{}, domain.ErrInvalidRequest.With("request_id is already used by another request")
+	}
+	u = made
 	if version, _, live := a.View.UserVersion(u.UserID); version >= u.Version {
 		// Changed (or deleted) by an admin since an earlier delivery made
 		// it, or, at the same version, made by the winner of a JIT race
