@@ -93,8 +93,10 @@ func ParseCustomClaims(raw json.RawMessage) (map[string]any, error) {
 // MergeClaims returns base with update applied: a nil value deletes the key.
 // The result is never nil.
 func MergeClaims(base, update map[string]any) map[string]any {
-	out := make(map[string]any, len(base)+len(update))
-	maps.Copy(out, base)
+	out := maps.Clone(base)
+	if out == nil {
+		out = map[string]any{}
+	}
 	for k, v := range update {
 		if v == nil {
 			delete(out, k)
