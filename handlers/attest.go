@@ -64,6 +64,7 @@ type attempt struct {
 	// known): see mayHaveMade.
 	redelivered bool
 	publishedAt time.Time
+	lookedUp    bool // a redelivery looked its outcome up (see attest)
 
 	// Found by attest, in this order.
 	claims   map[string]any // session_custom_claims as validated
@@ -125,10 +126,12 @@ func (a *Attest) Handle(ctx context.Context, in Input) (Output, error) {
 		}
 		return a.fail(ctx, at, err)
 	case err != nil:
-		if at.redelivered {
-			// A transient failure (the view cannot catch up, the store is
-			// away) must not hold up the answer of a request whose outcome
-			// an earlier delivery stored.
+		if at.redelivered && !at.lookedUp {
+			// A transient failure before the outcome lookup (the view
+			// cannot catch up) must not hold up the answer of a request
+			// whose outcome an earlier delivery stored. After the lookup
+			// missed, reading again would only add a scan of the
+			// collection to a store that may be failing from overload.
 			if o, ok, gerr := a.Done.Outcomes.Get(ctx, at.key()); gerr == nil && ok {
 				return a.sendStored(ctx, o, at.fp)
 			}
@@ -246,6 +249,7 @@ func (a *Attest) attest(ctx context.Context, at *attempt) (*Outcome, error) {
 		// every read is a scan of the collection: this is the one read of
 		// a redelivery that no earlier delivery got to (the JIT record is
 		// read only when the view suggests it, see mayHaveMade).
+		at.lookedUp = true
 		if o, ok, err := a.Done.Outcomes.Get(ctx, at.key()); err != nil {
 			return nil, fmt.Errorf("look up outcome: %w", err)
 		} else if ok {

@@ -1,6 +1,9 @@
 package handlers_test
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
@@ -147,5 +150,34 @@ func TestRedeliveryAfterARefusalWritesNothing(t *testing.T) {
 	}
 	if n := len(e.eventsFor("refused-first")); n != 1 {
 		t.Errorf("%d outcome events, want 1", n)
+	}
+}
+
+// failingReplays is a ReplayStore whose every claim fails as a store that
+// times out does.
+type failingReplays struct{}
+
+func (failingReplays) Claim(context.Context, string, string, string, time.Time, time.Time) (string, bool, error) {
+	return "", false, errors.New("insert replay claim: context deadline exceeded")
+}
+
+// TestRedeliveryFailingAfterItsLookupReadsOnce: a redelivery whose write
+// fails transiently after its outcome lookup missed does not read the
+// outcome again before it gives the message back: the store may be
+// failing from overload, and every read on FerretDB scans the collection.
+func TestRedeliveryFailingAfterItsLookupReadsOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false)
+	e.addUser(t, "user-test-slow", "slow@example.com", domain.UserActive)
+	e.attest.Replays = failingReplays{}
+	tok, _ := e.token(t, "slow@example.com", t0)
+	data, _ := json.Marshal(map[string]any{"profile_id": e.profile.ProfileID, "request_id": "slow", "token": tok, "session_duration_minutes": 30})
+	e.outcomes.reads()
+	_, err := e.attest.Handle(context.Background(), handlers.Input{Data: data, Stream: "TAT_ATTEST", StreamSeq: 3, PublishedAt: t0, Redelivered: true})
+	if err == nil || handlers.Permanent(err) {
+		t.Fatalf("Handle: %v, want a transient error", err)
+	}
+	if got := e.outcomes.reads(); len(got) != 1 || got["attest:slow"] != 1 {
+		t.Errorf("the redelivery read %v from the outcomes store, want attest:slow once", got)
 	}
 }
