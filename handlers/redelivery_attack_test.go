@@ -166,39 +166,6 @@ func TestReusedRequestIDDoesNotGetAnotherRequestsJITUser(t *testing.T) {
 	}
 }
 
-// TestRedeliveryRefusedEarlyLeavesNoSession: a first delivery stores its
-// replay claim and session and dies before its outcome; by the redelivery
-// the JWKS cannot be fetched (cold key cache after the restart). The
-// redelivery is refused; the stored session must not stay live with no
-// event: it becomes the request's outcome, as Abandon would make it.
-func TestRedeliveryRefusedEarlyLeavesNoSession(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, false)
-	e.addUser(t, "user-ada", "ada@example.com", domain.UserActive)
-	var down atomic.Bool
-	p, err := domain.NewProfile(domain.ProfileSpec{
-		ProfileID: e.profile.ProfileID, Name: "Test IdP",
-		Issuer: e.idp.iss, Audience: e.idp.aud, JWKSURL: "https://idp.example.com/.well-known/jwks.json",
-		AttributeMapping: domain.AttributeMapping{Email: "email", TokenID: "jti"},
-	}, domain.ProfileRules{}, 2, t0, t0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.attest.Keys = switchKeys{keys: e.profile.StaticKeys(), down: &down}
-	e.profile = p
-	e.view.PutProfile(p, false)
-	tok, _ := e.token(t, "ada@example.com", t0)
-	payload := map[string]any{"request_id": "orphan", "token": tok, "session_duration_minutes": 30}
-	e.outcomes.down.Store(true)
-	in := e.deliver(t, at("TAT_ATTEST", 5), payload, 1)
-	e.outcomes.down.Store(false)
-	down.Store(true)
-	in.Redelivered = true
-	r := e.attestReply(t, in, payload)
-	t.Logf("redelivery: %d %s", r.StatusCode, r.ErrorType)
-	e.wantAllAnnounced(t, "user-ada")
-}
-
 // TestRedeliveryResumesJITUserWithASmallSkew: with TAT_CLOCK_SKEW=0 (a
 // valid setting) the worker's clock 2 s behind the NATS server's: the
 // first delivery makes the JIT user (created_at t0) for a request the

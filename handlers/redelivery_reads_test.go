@@ -109,20 +109,22 @@ func TestRedeliveryOfAFinishedRequestAnswersItsOutcome(t *testing.T) {
 	}
 }
 
-// TestRedeliveryRefusedLooksForLeftoversOnly: a redelivery refused before
-// its outcome lookup (here its token is not valid) does not look its
-// outcome up (what it records loses to a stored one); it looks for what an
-// earlier delivery may have left unannounced (a JIT user, a session), as
-// Abandon does.
-func TestRedeliveryRefusedLooksForLeftoversOnly(t *testing.T) {
+// TestRedeliveryRefusedReadsOnlyItsJITRecord: a redelivery refused
+// before its outcome lookup (here its token is not valid) does not look
+// its outcome up (what it records loses to a stored one); on a JIT
+// profile it reads its JIT record, on another profile nothing.
+func TestRedeliveryRefusedReadsOnlyItsJITRecord(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, true)
-	payload := map[string]any{"request_id": "bad-token", "token": "not.a.jwt", "session_duration_minutes": 30}
-	e.outcomes.reads()
-	r := e.attestReply(t, handlers.Input{Stream: "TAT_ATTEST", StreamSeq: 3, PublishedAt: t0, Redelivered: true}, payload)
-	e.wantRefused(t, "bad-token", r, domain.ErrInvalidToken)
-	if got := e.outcomes.reads(); len(got) != 1 || got["attest-jit:bad-token"] != 1 {
-		t.Errorf("the redelivery read %v from the outcomes store, want its JIT record once", got)
+	for _, jit := range []bool{true, false} {
+		e := newEnv(t, jit)
+		payload := map[string]any{"request_id": "bad-token", "token": "not.a.jwt", "session_duration_minutes": 30}
+		e.outcomes.reads()
+		r := e.attestReply(t, handlers.Input{Stream: "TAT_ATTEST", StreamSeq: 3, PublishedAt: t0, Redelivered: true}, payload)
+		e.wantRefused(t, "bad-token", r, domain.ErrInvalidToken)
+		got := e.outcomes.reads()
+		if jit && (len(got) != 1 || got["attest-jit:bad-token"] != 1) || !jit && len(got) != 0 {
+			t.Errorf("jit %v: the redelivery read %v from the outcomes store", jit, got)
+		}
 	}
 }
 
