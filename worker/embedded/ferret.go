@@ -15,10 +15,12 @@ import (
 
 // Ferret is an in-process FerretDB on SQLite.
 type Ferret struct {
-	f      *ferretdb.FerretDB
-	cancel context.CancelFunc
-	done   chan struct{}
-	uri    string
+	f       *ferretdb.FerretDB
+	cancel  context.CancelFunc
+	done    chan struct{}
+	uri     string
+	indexer *idIndexer
+	idxDone chan struct{}
 }
 
 // StartFerret starts FerretDB listening on addr (port 0: a free one) with
@@ -57,10 +59,16 @@ func StartFerret(addr, dir string) (*Ferret, error) {
 		return nil, fmt.Errorf("ferretdb: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	fe := &Ferret{f: f, cancel: cancel, done: make(chan struct{}), uri: "mongodb://" + addr + "/"}
+	fe := &Ferret{f: f, cancel: cancel, done: make(chan struct{}), uri: "mongodb://" + addr + "/",
+		indexer: newIDIndexer(abs), idxDone: make(chan struct{})}
 	go func() {
 		defer close(fe.done)
 		_ = f.Run(ctx)
+	}()
+	interval := idIndexInterval
+	go func() {
+		defer close(fe.idxDone)
+		fe.indexer.run(ctx, interval)
 	}()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -80,8 +88,14 @@ func StartFerret(addr, dir string) (*Ferret, error) {
 // URI is the MongoDB connection string.
 func (f *Ferret) URI() string { return f.uri }
 
+// IndexIDs gives every collection that exists now the index FerretDB's
+// lookups by _id can use (see idIndexer); the server does it by itself
+// every second. It returns the first error met.
+func (f *Ferret) IndexIDs(ctx context.Context) error { return f.indexer.pass(ctx) }
+
 // Stop stops the server and waits for it.
 func (f *Ferret) Stop() {
 	f.cancel()
 	<-f.done
+	<-f.idxDone
 }
