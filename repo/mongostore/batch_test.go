@@ -312,3 +312,64 @@ func TestCloseSendsQueuedInserts(t *testing.T) {
 		t.Fatal("an insert after Close succeeded")
 	}
 }
+
+// TestPublicationMarkerInOutcomes: a publication marker is a document of
+// the outcomes collection (so it joins the outcomes' grouped inserts), Get
+// still reads markers written into outcomes_published before, and no
+// outcome may take a marker's _id.
+func TestPublicationMarkerInOutcomes(t *testing.T) {
+	s, name := openStoreWith(t)
+	ctx := context.Background()
+	c, err := mongo.Connect(options.Client().ApplyURI(ferret.URI()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Disconnect(ctx) })
+	db := c.Database(name)
+	ev, _ := domain.NewEvent("e1", domain.EventAttestVerified, "s", time.Now(), map[string]string{"a": "b"})
+	for _, k := range []string{"attest:new", "attest:legacy", "attest:unpublished"} {
+		if _, _, err := s.Record(ctx, domain.Outcome{Key: k, StatusCode: 200, Reply: json.RawMessage(`{}`), Event: ev, CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.MarkPublished(ctx, "attest:new"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkPublished(ctx, "attest:new"); err != nil {
+		t.Fatalf("marking twice: %v", err)
+	}
+	var mark bson.M
+	if err := db.Collection("outcomes").FindOne(ctx, bson.M{"_id": "published/attest:new"}).Decode(&mark); err != nil {
+		t.Fatalf("marker in outcomes: %v", err)
+	}
+	if n, err := db.Collection("outcomes_published").CountDocuments(ctx, bson.M{}); err != nil || n != 0 {
+		t.Fatalf("outcomes_published holds %d documents (%v); want none written", n, err)
+	}
+	// A marker of the earlier layout.
+	if _, err := db.Collection("outcomes_published").InsertOne(ctx, bson.M{"_id": "attest:legacy", "created_at": time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]bool{"attest:new": true, "attest:legacy": true, "attest:unpublished": false} {
+		o, ok, err := s.Get(ctx, k)
+		if err != nil || !ok || o.Published != want {
+			t.Fatalf("Get(%s): published %v, found %v, err %v; want published %v", k, o.Published, ok, err, want)
+		}
+	}
+	// The marker is not an outcome.
+	if _, ok, err := s.Get(ctx, "published/attest:new"); err == nil && ok {
+		t.Fatal("a marker read as an outcome")
+	}
+	if _, _, err := s.Record(ctx, domain.Outcome{Key: "published/attest:unpublished", StatusCode: 200, Reply: json.RawMessage(`{}`), Event: ev, CreatedAt: time.Now()}); err == nil {
+		t.Fatal("an outcome took a marker's _id")
+	}
+	if o, _, _ := s.Get(ctx, "attest:unpublished"); o.Published {
+		t.Fatal("attest:unpublished published by an outcome under its marker's _id")
+	}
+	// The sweeper removes markers with their outcomes.
+	if _, err := s.Sweep(ctx, time.Now().Add(time.Hour), time.Hour, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.Collection("outcomes").CountDocuments(ctx, bson.M{}); err != nil || n != 0 {
+		t.Fatalf("after the sweep outcomes holds %d documents (%v)", n, err)
+	}
+}

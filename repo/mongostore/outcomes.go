@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tat-worker/attest/domain"
@@ -51,6 +52,9 @@ func (m outcomeModel) domain() (domain.Outcome, error) {
 
 // Record inserts o under its key; when one is there, it returns that one.
 func (s *Store) Record(ctx context.Context, o domain.Outcome) (domain.Outcome, bool, error) {
+	if strings.HasPrefix(o.Key, markerPrefix) {
+		return o, false, fmt.Errorf("outcome key %q is a publication marker's", o.Key)
+	}
 	ev, err := o.Event.Encode()
 	if err != nil {
 		return o, false, err
@@ -88,6 +92,14 @@ func (s *Store) Get(ctx context.Context, key string) (domain.Outcome, bool, erro
 	}
 	if !o.Published {
 		var mark publishedModel
+		if o.Published, err = findByID(ctx, s.db.Collection(collOutcomes), markerID(key), &mark); err != nil {
+			return o, false, err
+		}
+	}
+	if !o.Published {
+		// Markers written before they moved into outcomes, kept until
+		// TAT_OUTCOME_RETENTION sweeps them.
+		var mark publishedModel
 		if o.Published, err = findByID(ctx, s.db.Collection(collPublished), key, &mark); err != nil {
 			return o, false, err
 		}
@@ -100,12 +112,24 @@ type publishedModel struct {
 	CreatedAt time.Time `bson:"created_at"`
 }
 
+// markerPrefix starts the _id of a publication marker in the outcomes
+// collection. An outcome's key starts with its kind and a colon
+// ("attest:", "attest-jit:", "profile.repeated:"), never with this.
+const markerPrefix = "published/"
+
+// markerID is the _id of the publication marker of the outcome under key.
+func markerID(key string) string { return markerPrefix + key }
+
 // MarkPublished notes that the outcome's event is in the events stream. It
 // is an insert of a marker, not an update of the outcome: on FerretDB an
-// update by _id scans the whole collection, and this runs for every
-// command.
+// update of one document can lose to a concurrent one, and this runs for
+// every command. The marker goes into the outcomes collection itself, with
+// its own _id, so that the markers and the outcomes of the commands in
+// flight share their grouped inserts: one insertMany (on FerretDB one SQLite
+// transaction) for both instead of one each. Markers stored before that
+// are in outcomes_published, which Get still reads.
 func (s *Store) MarkPublished(ctx context.Context, key string) error {
-	err := s.insert(ctx, collPublished, publishedModel{ID: key, CreatedAt: time.Now().UTC()})
+	err := s.insert(ctx, collOutcomes, publishedModel{ID: markerID(key), CreatedAt: time.Now().UTC()})
 	if errors.Is(err, errConflict) {
 		return nil
 	}

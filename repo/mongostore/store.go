@@ -23,7 +23,7 @@ import (
 // Collection names.
 const (
 	collOutcomes  = "outcomes"
-	collPublished = "outcomes_published"
+	collPublished = "outcomes_published" // publication markers written before they moved into outcomes
 	collReplays   = "token_replays"
 	collSessions  = "session_revisions"
 	collUsers     = "users"
@@ -47,7 +47,7 @@ type Store struct {
 
 // batchedCollections are those whose inserts are grouped across callers:
 // every insert the attest path makes.
-var batchedCollections = []string{collOutcomes, collPublished, collReplays, collSessions, collUsers, collEmails}
+var batchedCollections = []string{collOutcomes, collReplays, collSessions, collUsers, collEmails}
 
 // Open connects to uri and uses database name. Inserts are grouped as
 // DefaultBatch says unless WithBatching says otherwise.
