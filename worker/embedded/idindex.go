@@ -23,13 +23,16 @@ import (
 // and delete by _id scans the whole table, decoding each document's JSON
 // (about half a second per lookup at 20,000 outcomes of 1.5 KB on this
 // machine). idIndexer adds to every collection's table a second index on
-// the expression FerretDB's queries use (named <table>_tat_id), so those
+// the expression FerretDB's queries use (named tat_id_path:<table>), so those
 // become index searches. The index is FerretDB's business otherwise: it is
 // not in FerretDB's metadata (listIndexes does not show it), and it goes
 // with its table when the collection is dropped. Decision 0004.
 
-// idIndexSuffix names the index idIndexer adds: <table>_tat_id.
-const idIndexSuffix = "_tat_id"
+// idIndexPrefix starts the name of the index idIndexer adds:
+// tat_id_path:<table>. FerretDB names a client's index <table>_<name>, and
+// its table names have no colon, so no index of FerretDB's can take this
+// name, in any case (SQLite compares index names case-insensitively).
+const idIndexPrefix = "tat_id_path:"
 
 // idIndexInterval is how often idIndexer looks for tables without the
 // index: a collection made between two looks is scanned on lookups until
@@ -39,24 +42,28 @@ var idIndexInterval = time.Second
 type idIndexer struct {
 	dir string
 
-	mu  sync.Mutex
-	dbs map[string]*idIndexedDB // by file path
+	mu      sync.Mutex
+	stopped bool
+	// seen is the state of each database file (and its WAL) when a pass
+	// last found every table of it indexed: a file that has not changed
+	// since has nothing new.
+	seen map[string]fileState
 }
 
-type idIndexedDB struct {
-	db   *sql.DB
-	info os.FileInfo // of the file db was opened on
+type fileState struct {
+	size, walSize int64
+	mod, walMod   time.Time
 }
 
 func newIDIndexer(dir string) *idIndexer {
-	return &idIndexer{dir: dir, dbs: map[string]*idIndexedDB{}}
+	return &idIndexer{dir: dir, seen: map[string]fileState{}}
 }
 
-// run indexes every interval until ctx ends, then closes its connections.
+// run indexes every interval until ctx ends.
 func (x *idIndexer) run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	defer x.close()
+	defer x.stop()
 	for {
 		_ = x.pass(ctx)
 		select {
@@ -67,59 +74,84 @@ func (x *idIndexer) run(ctx context.Context, interval time.Duration) {
 	}
 }
 
+var errIndexerStopped = errors.New("embedded: the FerretDB server is stopped")
+
 // pass adds the index to every table of every FerretDB database under dir
 // that lacks it. It returns the first error and goes on past it: a
 // database dropped or being made meanwhile is looked at again next time.
+// It holds no connection between passes (one held open would keep a
+// dropped database's -wal and -shm files alive), and ctx ends it between
+// files, never inside a statement.
 func (x *idIndexer) pass(ctx context.Context) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	if x.stopped {
+		return errIndexerStopped
+	}
 	files, err := filepath.Glob(filepath.Join(x.dir, "*.sqlite"))
 	if err != nil {
 		return err
 	}
-	seen := make(map[string]bool, len(files))
+	present := make(map[string]bool, len(files))
 	var first error
 	for _, f := range files {
-		seen[f] = true
-		if err := x.indexFile(ctx, f); err != nil && first == nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		present[f] = true
+		st, ok := statDB(f)
+		if !ok || x.seen[f] == st {
+			continue
+		}
+		// The state from before the look: a collection made while it
+		// runs changes the file after that, so the next pass looks again
+		// (as it does once after the indexes this pass makes).
+		if err := indexFile(f); err == nil {
+			x.seen[f] = st
+		} else if first == nil {
 			first = fmt.Errorf("%s: %w", filepath.Base(f), err)
 		}
 	}
-	for f, d := range x.dbs {
-		if !seen[f] {
-			_ = d.db.Close()
-			delete(x.dbs, f)
+	for f := range x.seen {
+		if !present[f] {
+			delete(x.seen, f)
 		}
 	}
 	return first
 }
 
-func (x *idIndexer) indexFile(ctx context.Context, path string) error {
-	info, err := os.Stat(path)
+// statDB returns the size and modification time of a database file and
+// its WAL; ok is false when the database file is gone.
+func statDB(path string) (fileState, bool) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileState{}, false
+	}
+	st := fileState{size: fi.Size(), mod: fi.ModTime()}
+	if wi, err := os.Stat(path + "-wal"); err == nil {
+		st.walSize, st.walMod = wi.Size(), wi.ModTime()
+	}
+	return st, true
+}
+
+// indexFile indexes the tables of one database file that lack the index.
+// Its statements run to their end whatever happens to the caller's
+// context (an interrupted query can leave its statement unfinalized and
+// the file open after Close); SQLite's busy timeout bounds them.
+func indexFile(path string) (err error) {
+	ctx := context.Background()
+	// mode=rw: never create a file (FerretDB would list it as a database)
+	// when the database went between the glob and here.
+	u := "file:" + (&url.URL{Path: path}).EscapedPath() + "?mode=rw&_pragma=busy_timeout(10000)"
+	db, err := sql.Open("sqlite", u)
 	if err != nil {
 		return err
 	}
-	d := x.dbs[path]
-	if d != nil && !os.SameFile(d.info, info) {
-		// Dropped and made again: the connection holds the old file.
-		_ = d.db.Close()
-		delete(x.dbs, path)
-		d = nil
-	}
-	if d == nil {
-		// mode=rw: never create a file (FerretDB would list it as a
-		// database) when the database went between the glob and here.
-		u := "file:" + (&url.URL{Path: path}).EscapedPath() + "?mode=rw&_pragma=busy_timeout(10000)"
-		db, err := sql.Open("sqlite", u)
-		if err != nil {
-			return err
-		}
-		db.SetMaxOpenConns(1)
-		d = &idIndexedDB{db: db, info: info}
-		x.dbs[path] = d
-	}
-	rows, err := d.db.QueryContext(ctx, `SELECT c.table_name FROM _ferretdb_collections c
-		WHERE NOT EXISTS (SELECT 1 FROM sqlite_schema s WHERE s.type = 'index' AND s.name = c.table_name || '`+idIndexSuffix+`')`)
+	defer func() { err = errors.Join(err, db.Close()) }()
+	db.SetMaxOpenConns(1)
+	rows, err := db.QueryContext(ctx, `SELECT c.table_name FROM _ferretdb_collections c
+		WHERE NOT EXISTS (SELECT 1 FROM sqlite_schema s WHERE s.type = 'index' AND s.tbl_name = c.table_name
+			AND s.name = '`+idIndexPrefix+`' || c.table_name)`)
 	if err != nil {
 		if strings.Contains(err.Error(), "no such table") {
 			return nil // FerretDB has not made its metadata table yet
@@ -140,21 +172,19 @@ func (x *idIndexer) indexFile(ctx context.Context, path string) error {
 	}
 	var first error
 	for _, t := range tables {
-		q := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s (_ferretdb_sjson->'$._id')`, quoteIdent(t+idIndexSuffix), quoteIdent(t))
-		if _, err := d.db.ExecContext(ctx, q); err != nil && first == nil && !strings.Contains(err.Error(), "no such table") {
+		q := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s (_ferretdb_sjson->'$._id')`, quoteIdent(idIndexPrefix+t), quoteIdent(t))
+		if _, err := db.ExecContext(ctx, q); err != nil && first == nil && !strings.Contains(err.Error(), "no such table") {
 			first = fmt.Errorf("index %s: %w", t, err)
 		}
 	}
 	return first
 }
 
-func (x *idIndexer) close() {
+// stop makes every later pass fail without opening anything.
+func (x *idIndexer) stop() {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	for f, d := range x.dbs {
-		_ = d.db.Close()
-		delete(x.dbs, f)
-	}
+	x.stopped = true
 }
 
 // quoteIdent quotes an SQL identifier.
