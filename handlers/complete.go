@@ -110,7 +110,7 @@ func (c *Completer) publish(ctx context.Context, o Outcome) (Outcome, error) {
 	if err := c.Pub.PublishEvent(ctx, o.Event); err != nil {
 		return Outcome{}, fmt.Errorf("publish event %s: %w", o.Event.ID, err)
 	}
-	if err := c.Outcomes.MarkPublished(ctx, o.Key); err != nil {
+	if err := c.Outcomes.MarkPublished(ctx, o); err != nil {
 		return Outcome{}, fmt.Errorf("mark outcome %s published: %w", o.Key, err)
 	}
 	o.Published = true

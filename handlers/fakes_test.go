@@ -83,12 +83,12 @@ func (f *fakeOutcomes) reads() map[string]int {
 	return r
 }
 
-func (f *fakeOutcomes) MarkPublished(_ context.Context, key string) error {
+func (f *fakeOutcomes) MarkPublished(_ context.Context, m handlers.Outcome) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if o, ok := f.m[key]; ok {
+	if o, ok := f.m[m.Key]; ok {
 		o.Published = true
-		f.m[key] = o
+		f.m[m.Key] = o
 	}
 	return nil
 }

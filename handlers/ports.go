@@ -24,8 +24,9 @@ type OutcomeStore interface {
 	Record(ctx context.Context, o Outcome) (Outcome, bool, error)
 	// Get returns the outcome stored under key, if any.
 	Get(ctx context.Context, key string) (Outcome, bool, error)
-	// MarkPublished notes that o's event reached the events stream.
-	MarkPublished(ctx context.Context, key string) error
+	// MarkPublished notes that o's event reached the events stream. The
+	// note lives as long as o (it is swept with o, by o.CreatedAt).
+	MarkPublished(ctx context.Context, o Outcome) error
 }
 
 // Publisher publishes an event to the events stream, with its id as the

@@ -332,10 +332,10 @@ func TestPublicationMarkerInOutcomes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.MarkPublished(ctx, "attest:new"); err != nil {
+	if err := s.MarkPublished(ctx, domain.Outcome{Key: "attest:new", CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.MarkPublished(ctx, "attest:new"); err != nil {
+	if err := s.MarkPublished(ctx, domain.Outcome{Key: "attest:new", CreatedAt: time.Now()}); err != nil {
 		t.Fatalf("marking twice: %v", err)
 	}
 	var mark bson.M

@@ -128,8 +128,17 @@ func markerID(key string) string { return markerPrefix + key }
 // flight share their grouped inserts: one insertMany (on FerretDB one SQLite
 // transaction) for both instead of one each. Markers stored before that
 // are in outcomes_published, which Get still reads.
-func (s *Store) MarkPublished(ctx context.Context, key string) error {
-	err := s.insert(ctx, collOutcomes, publishedModel{ID: markerID(key), CreatedAt: time.Now().UTC()})
+//
+// The marker's created_at is its outcome's, so that the sweep deletes the
+// two together: a marker that outlived its outcome would make a new outcome
+// recorded under the same key (a request id used again after
+// TAT_OUTCOME_RETENTION) look published before its event is.
+func (s *Store) MarkPublished(ctx context.Context, o domain.Outcome) error {
+	created := o.CreatedAt
+	if created.IsZero() {
+		created = time.Now()
+	}
+	err := s.insert(ctx, collOutcomes, publishedModel{ID: markerID(o.Key), CreatedAt: created.UTC()})
 	if errors.Is(err, errConflict) {
 		return nil
 	}

@@ -67,7 +67,7 @@ func TestOutcomeFirstWins(t *testing.T) {
 	if got.Published {
 		t.Fatal("published before MarkPublished")
 	}
-	if err := s.MarkPublished(ctx, first.Key); err != nil {
+	if err := s.MarkPublished(ctx, first); err != nil {
 		t.Fatal(err)
 	}
 	got, ok, err := s.Get(ctx, first.Key)
