@@ -123,7 +123,7 @@ type report struct {
 	Latency      phaseResult // open loop at half the throughput
 	RSSBefore    int64
 	RSSAfter     int64
-	HeapBefore   float64 // live heap at the last GC (next_gc / 2)
+	HeapBefore   float64 // live heap at the last GC (liveHeap)
 	HeapAfter    float64
 	Restart      time.Duration
 	StopTime     time.Duration
@@ -259,16 +259,17 @@ func run(o options) report {
 	r.Warmup = measure("warm-up (new users, JIT)", func() phaseResult { return d.closedLoop("warm-up", warm, o.inflight, 5*time.Minute) })
 	settle()
 	r.RSSBefore, _ = rssBytes(w.pid())
-	r.HeapBefore, _ = metric(metricsURL, "go_memstats_next_gc_bytes")
+	r.HeapBefore = liveHeap(metricsURL)
 	r.Load = measure("new users (JIT user + session)", func() phaseResult {
 		return d.closedLoop("new users", load, o.inflight, 10*time.Minute)
 	})
 	load = nil
 	settle()
 	r.RSSAfter, _ = rssBytes(w.pid())
-	r.HeapAfter, _ = metric(metricsURL, "go_memstats_next_gc_bytes")
-	fmt.Printf("worker VmRSS %s -> %s: %.0f bytes per user+session (%d users)\n",
-		mib(r.RSSBefore), mib(r.RSSAfter), float64(r.RSSAfter-r.RSSBefore)/float64(o.users), o.users)
+	r.HeapAfter = liveHeap(metricsURL)
+	fmt.Printf("worker VmRSS %s -> %s: %.0f bytes per user+session (%d users); live heap %.0f bytes per user+session\n",
+		mib(r.RSSBefore), mib(r.RSSAfter), float64(r.RSSAfter-r.RSSBefore)/float64(o.users), o.users,
+		(r.HeapAfter-r.HeapBefore)/float64(o.users))
 
 	fmt.Printf("preparing %d known-user tokens\n", o.attests)
 	known := is.attestPayloads(run, profile, seq(0, o.attests))
@@ -325,6 +326,21 @@ func run(o options) report {
 
 // settle lets the worker finish what the last phase left (acks, events
 // applied by the feed) before memory is read.
+// liveHeap is the worker's live heap at its last GC, from the heap goal:
+// next_gc = live × (1 + GOGC/100), GOGC as the worker runs it (100 unless
+// it says otherwise; the embedded default lowers it).
+func liveHeap(metricsURL string) float64 {
+	next, err := metric(metricsURL, "go_memstats_next_gc_bytes")
+	if err != nil {
+		return 0
+	}
+	gogc, err := metric(metricsURL, "go_gc_gogc_percent")
+	if err != nil || gogc <= 0 {
+		gogc = 100
+	}
+	return next / (1 + gogc/100)
+}
+
 func settle() { time.Sleep(3 * time.Second) }
 
 func drainLine(c chan string) {

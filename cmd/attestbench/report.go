@@ -65,7 +65,7 @@ func writeReport(o options, r report) string {
 	p("| **resident memory per user+session** (worker VmRSS %s → %s over %d new users with one session each) | **%.0f bytes** |",
 		mib(r.RSSBefore), mib(r.RSSAfter), o.users, float64(r.RSSAfter-r.RSSBefore)/n)
 	if r.HeapAfter > 0 {
-		p("| live heap per user+session (Go heap at the last GC, `go_memstats_next_gc_bytes`/2, before → after) | %.0f bytes |", (r.HeapAfter-r.HeapBefore)/2/n)
+		p("| live heap per user+session (Go heap at the last GC, `go_memstats_next_gc_bytes`/(1+`go_gc_gogc_percent`/100), before → after) | %.0f bytes |", (r.HeapAfter-r.HeapBefore)/n)
 	}
 	if r.Restart > 0 {
 		p("| restart: SIGTERM to exit | %.2f s |", r.StopTime.Seconds())
