@@ -21,7 +21,7 @@ import (
 // WHERE _ferretdb_sjson->'$._id' = ?. SQLite matches an expression index
 // only to the same expression written the same way, so every lookup, update
 // and delete by _id scans the whole table, decoding each document's JSON
-// (about half a second per lookup at 20,000 outcomes of 1.5 KB on this
+// (80 to 500 ms per lookup at 20,000 outcomes of 1.5 KB on this
 // machine). idIndexer adds to every collection's table a second index on
 // the expression FerretDB's queries use (named tat_id_path:<table>), so those
 // become index searches. The index is FerretDB's business otherwise: it is
