@@ -3,6 +3,8 @@
 package chaos
 
 import (
+	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -57,10 +59,18 @@ func TestChaosSIGTERMDrains(t *testing.T) {
 	if ci != nil {
 		pending = ci.NumAckPending
 	}
-	h.logf("SIGTERM at %d outcomes: exited 0 after %s; %d outcomes then, %d delivered and unacknowledged", at, took.Round(time.Millisecond), after, pending)
-	// Draining acknowledges everything the worker took.
-	if pending != 0 {
-		t.Errorf("%d messages delivered to the drained worker are unacknowledged", pending)
+	// A message whose handling failed transiently was handed back with
+	// NakWithDelay (up to a minute): JetStream counts it as pending until
+	// it is delivered again, though the worker holds it no more. Under
+	// load the first handlers of a worker can meet such a failure (its
+	// view not caught up within 5 s), so those are allowed for.
+	b, _ := os.ReadFile(w.lastLog())
+	naked := strings.Count(string(b), `"message":"transient failure; will retry"`)
+	h.logf("SIGTERM at %d outcomes: exited 0 after %s; %d outcomes then, %d delivered and unacknowledged, %d handed back with a delay", at, took.Round(time.Millisecond), after, pending, naked)
+	// Draining acknowledges everything the worker took and did not hand
+	// back.
+	if pending < 0 || pending > naked {
+		t.Errorf("%d messages delivered to the drained worker are unacknowledged (%d handed back with a delay)", pending, naked)
 	}
 	w.start()
 	pub.wait(h)
