@@ -119,11 +119,12 @@ func (a *Attest) Handle(ctx context.Context, in Input) (Output, error) {
 			// earlier delivery (the JWKS was up then, the session not yet
 			// revoked) may have made the user and died before announcing
 			// it, and the refusal, the request's outcome, leaves no Abandon
-			// to do it. Only then, and only on a JIT profile: every read
-			// on FerretDB scans a collection, and reads added to the
-			// redeliveries of a loaded fleet tipped it into timeouts and
-			// retries in the chaos tests (so a session such a delivery
-			// stored is not looked for here; see the README).
+			// to do it. Only then, and only on a JIT profile: on a FerretDB
+			// without the _id index of worker/embedded every read scans a
+			// collection, and reads added to the redeliveries of a loaded
+			// fleet tipped it into timeouts and retries in the chaos tests
+			// (so a session such a delivery stored is not looked for here;
+			// see the README).
 			if p, ok := a.View.Profile(at.req.ProfileID); ok && p.CanJITProvision {
 				if err := a.resumeJIT(ctx, at.id); err != nil {
 					return Output{}, err
@@ -136,8 +137,9 @@ func (a *Attest) Handle(ctx context.Context, in Input) (Output, error) {
 			// A transient failure before the outcome lookup (the view
 			// cannot catch up) must not hold up the answer of a request
 			// whose outcome an earlier delivery stored. After the lookup
-			// missed, reading again would only add a scan of the
-			// collection to a store that may be failing from overload.
+			// missed, reading again would only add a read (a scan of the
+			// collection on a FerretDB without the _id index) to a store
+			// that may be failing from overload.
 			if o, ok, gerr := a.Done.Outcomes.Get(ctx, at.key()); gerr == nil && ok {
 				return a.sendStored(ctx, o, at.fp)
 			}
@@ -251,8 +253,9 @@ func (a *Attest) attest(ctx context.Context, at *attempt) (*Outcome, error) {
 		// the JWKS was down, the user did not exist yet), and this
 		// delivery must not write a session or a claim that outcome does
 		// not announce. Refusals above need no lookup: what they record
-		// loses to a stored outcome, and they write nothing. On FerretDB
-		// every read is a scan of the collection: this is the one read of
+		// loses to a stored outcome, and they write nothing. On a FerretDB
+		// without the _id index of worker/embedded every read is a scan of
+		// the collection: this is the one read of
 		// a redelivery that no earlier delivery got to (the JIT record is
 		// read only when the view suggests it, see mayHaveMade).
 		at.lookedUp = true

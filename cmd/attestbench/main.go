@@ -324,8 +324,6 @@ func run(o options) report {
 	return r
 }
 
-// settle lets the worker finish what the last phase left (acks, events
-// applied by the feed) before memory is read.
 // liveHeap is the worker's live heap at its last GC, from the heap goal:
 // next_gc = live × (1 + GOGC/100), GOGC as the worker runs it (100 unless
 // it says otherwise; the embedded default lowers it).
@@ -341,6 +339,8 @@ func liveHeap(metricsURL string) float64 {
 	return next / (1 + gogc/100)
 }
 
+// settle lets the worker finish what the last phase left (acks, events
+// applied by the feed) before memory is read.
 func settle() { time.Sleep(3 * time.Second) }
 
 func drainLine(c chan string) {

@@ -35,6 +35,18 @@ func openStoreWith(t testing.TB, opts ...mongostore.Option) (*mongostore.Store, 
 	return s, name
 }
 
+// rawClient is a driver client of the test FerretDB, to look at what the
+// store wrote (or to write what an earlier version would have).
+func rawClient(t testing.TB) *mongo.Client {
+	t.Helper()
+	c, err := mongo.Connect(options.Client().ApplyURI(ferret.URI()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Disconnect(context.Background()) })
+	return c
+}
+
 // TestFerretInsertManyUnorderedReportsEachDocument pins down what the
 // batching rests on, on the server the tests run on (FerretDB 1.24): an
 // unordered insertMany inserts every document it can and reports each
@@ -44,11 +56,7 @@ func openStoreWith(t testing.TB, opts ...mongostore.Option) (*mongostore.Store, 
 func TestFerretInsertManyUnorderedReportsEachDocument(t *testing.T) {
 	openStore(t)
 	ctx := context.Background()
-	c, err := mongo.Connect(options.Client().ApplyURI(ferret.URI()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Disconnect(ctx) })
+	c := rawClient(t)
 	coll := c.Database(fmt.Sprintf("raw%d", time.Now().UnixNano())).Collection("c")
 	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: "stored"}, {Key: "n", Value: 0}}); err != nil {
 		t.Fatal(err)
@@ -61,7 +69,7 @@ func TestFerretInsertManyUnorderedReportsEachDocument(t *testing.T) {
 		bson.D{{Key: "_id", Value: bson.A{1}}, {Key: "n", Value: 5}}, // an array _id: refused
 		bson.D{{Key: "_id", Value: "c"}, {Key: "n", Value: 6}},
 	}
-	_, err = coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	_, err := coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 	var bwe mongo.BulkWriteException
 	if !errors.As(err, &bwe) {
 		t.Fatalf("want a BulkWriteException, got %T %v", err, err)
@@ -320,11 +328,7 @@ func TestCloseSendsQueuedInserts(t *testing.T) {
 func TestPublicationMarkerInOutcomes(t *testing.T) {
 	s, name := openStoreWith(t)
 	ctx := context.Background()
-	c, err := mongo.Connect(options.Client().ApplyURI(ferret.URI()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Disconnect(ctx) })
+	c := rawClient(t)
 	db := c.Database(name)
 	ev, _ := domain.NewEvent("e1", domain.EventAttestVerified, "s", time.Now(), map[string]string{"a": "b"})
 	for _, k := range []string{"attest:new", "attest:legacy", "attest:unpublished"} {

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/tat-worker/attest/domain"
 	"github.com/tat-worker/attest/repo/mongostore"
@@ -78,11 +76,7 @@ func TestMarkersShareABatchWithConflictingOutcomes(t *testing.T) {
 func TestRecordConflictSeesLegacyMarker(t *testing.T) {
 	s, name := openStoreWith(t)
 	ctx := context.Background()
-	c, err := mongo.Connect(options.Client().ApplyURI(ferret.URI()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Disconnect(ctx) })
+	c := rawClient(t)
 	if _, _, err := s.Record(ctx, reviewOutcome(t, "attest:old", time.Now())); err != nil {
 		t.Fatal(err)
 	}
