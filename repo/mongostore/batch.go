@@ -82,7 +82,7 @@ type BatchStats struct {
 }
 
 type batcher struct {
-	coll *mongo.Collection
+	coll func(context.Context) (*mongo.Collection, error)
 	opts BatchOptions
 	in   chan *pendingInsert
 	done chan struct{}
@@ -100,7 +100,7 @@ type pendingInsert struct {
 	res chan error // buffered: the batcher never blocks on a caller that left
 }
 
-func newBatcher(c *mongo.Collection, o BatchOptions, batches, docs *atomic.Int64) *batcher {
+func newBatcher(c func(context.Context) (*mongo.Collection, error), o BatchOptions, batches, docs *atomic.Int64) *batcher {
 	b := &batcher{coll: c, opts: o, in: make(chan *pendingInsert, 4*o.MaxDocs), done: make(chan struct{}),
 		batches: batches, docs: docs}
 	go b.run()
@@ -221,7 +221,10 @@ func (b *batcher) flush(batch []*pendingInsert) {
 		docs[i] = p.doc
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
-	_, err := b.coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	c, err := b.coll(ctx)
+	if err == nil {
+		_, err = c.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	}
 	cancel()
 	b.batches.Add(1)
 	b.docs.Add(int64(len(live)))

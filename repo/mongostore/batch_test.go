@@ -326,10 +326,10 @@ func TestCloseSendsQueuedInserts(t *testing.T) {
 // still reads markers written into outcomes_published before, and no
 // outcome may take a marker's _id.
 func TestPublicationMarkerInOutcomes(t *testing.T) {
-	s, name := openStoreWith(t)
+	s, _ := openStoreWith(t)
 	ctx := context.Background()
-	c := rawClient(t)
-	db := c.Database(name)
+	outcomes := mongostore.RawCollection(t, s, "outcomes")
+	legacy := mongostore.RawCollection(t, s, "outcomes_published")
 	ev, _ := domain.NewEvent("e1", domain.EventAttestVerified, "s", time.Now(), map[string]string{"a": "b"})
 	for _, k := range []string{"attest:new", "attest:legacy", "attest:unpublished"} {
 		if _, _, err := s.Record(ctx, domain.Outcome{Key: k, StatusCode: 200, Reply: json.RawMessage(`{}`), Event: ev, CreatedAt: time.Now()}); err != nil {
@@ -343,14 +343,14 @@ func TestPublicationMarkerInOutcomes(t *testing.T) {
 		t.Fatalf("marking twice: %v", err)
 	}
 	var mark bson.M
-	if err := db.Collection("outcomes").FindOne(ctx, bson.M{"_id": "published/attest:new"}).Decode(&mark); err != nil {
+	if err := outcomes.FindOne(ctx, bson.M{"_id": "published/attest:new"}).Decode(&mark); err != nil {
 		t.Fatalf("marker in outcomes: %v", err)
 	}
-	if n, err := db.Collection("outcomes_published").CountDocuments(ctx, bson.M{}); err != nil || n != 0 {
+	if n, err := legacy.CountDocuments(ctx, bson.M{}); err != nil || n != 0 {
 		t.Fatalf("outcomes_published holds %d documents (%v); want none written", n, err)
 	}
 	// A marker of the earlier layout.
-	if _, err := db.Collection("outcomes_published").InsertOne(ctx, bson.M{"_id": "attest:legacy", "created_at": time.Now()}); err != nil {
+	if _, err := legacy.InsertOne(ctx, bson.M{"_id": "attest:legacy", "created_at": time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	for k, want := range map[string]bool{"attest:new": true, "attest:legacy": true, "attest:unpublished": false} {
@@ -373,7 +373,7 @@ func TestPublicationMarkerInOutcomes(t *testing.T) {
 	if _, err := s.Sweep(ctx, time.Now().Add(time.Hour), time.Hour, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := db.Collection("outcomes").CountDocuments(ctx, bson.M{}); err != nil || n != 0 {
+	if n, err := outcomes.CountDocuments(ctx, bson.M{}); err != nil || n != 0 {
 		t.Fatalf("after the sweep outcomes holds %d documents (%v)", n, err)
 	}
 }

@@ -26,7 +26,10 @@ func (s *Store) InsertSecret(ctx context.Context, name string, master, fresh []b
 	if err != nil {
 		return nil, false, err
 	}
-	c := s.db.Collection(collSecrets)
+	c, err := s.coll(ctx, collSecrets)
+	if err != nil {
+		return nil, false, err
+	}
 	nonce := make([]byte, gcm.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, false, err
@@ -56,7 +59,11 @@ func (s *Store) LoadSecrets(ctx context.Context, prefix string, master []byte) (
 	if err != nil {
 		return nil, err
 	}
-	cur, err := s.db.Collection(collSecrets).Find(ctx, bson.M{})
+	c, err := s.coll(ctx, collSecrets)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := c.Find(ctx, bson.M{})
 	if err != nil {
 		return nil, fmt.Errorf("read secrets: %w", err)
 	}

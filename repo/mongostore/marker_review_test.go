@@ -74,13 +74,12 @@ func TestMarkersShareABatchWithConflictingOutcomes(t *testing.T) {
 // before markers moved (its marker is in outcomes_published) gets it back
 // as published, so the resume publishes nothing.
 func TestRecordConflictSeesLegacyMarker(t *testing.T) {
-	s, name := openStoreWith(t)
+	s, _ := openStoreWith(t)
 	ctx := context.Background()
-	c := rawClient(t)
 	if _, _, err := s.Record(ctx, reviewOutcome(t, "attest:old", time.Now())); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Database(name).Collection("outcomes_published").InsertOne(ctx, bson.M{"_id": "attest:old", "created_at": time.Now()}); err != nil {
+	if _, err := mongostore.RawCollection(t, s, "outcomes_published").InsertOne(ctx, bson.M{"_id": "attest:old", "created_at": time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	o, ins, err := s.Record(ctx, reviewOutcome(t, "attest:old", time.Now()))

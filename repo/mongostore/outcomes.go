@@ -81,8 +81,12 @@ func (s *Store) Record(ctx context.Context, o domain.Outcome) (domain.Outcome, b
 // Get returns the outcome stored under key, with Published set when its
 // publication marker exists.
 func (s *Store) Get(ctx context.Context, key string) (domain.Outcome, bool, error) {
+	c, err := s.coll(ctx, collOutcomes)
+	if err != nil {
+		return domain.Outcome{}, false, err
+	}
 	var m outcomeModel
-	ok, err := findByID(ctx, s.db.Collection(collOutcomes), key, &m)
+	ok, err := findByID(ctx, c, key, &m)
 	if err != nil || !ok {
 		return domain.Outcome{}, false, err
 	}
@@ -92,15 +96,19 @@ func (s *Store) Get(ctx context.Context, key string) (domain.Outcome, bool, erro
 	}
 	if !o.Published {
 		var mark publishedModel
-		if o.Published, err = findByID(ctx, s.db.Collection(collOutcomes), markerID(key), &mark); err != nil {
+		if o.Published, err = findByID(ctx, c, markerID(key), &mark); err != nil {
 			return o, false, err
 		}
 	}
 	if !o.Published {
 		// Markers written before they moved into outcomes, kept until
 		// TAT_OUTCOME_RETENTION sweeps them.
+		legacy, err := s.coll(ctx, collPublished)
+		if err != nil {
+			return o, false, err
+		}
 		var mark publishedModel
-		if o.Published, err = findByID(ctx, s.db.Collection(collPublished), key, &mark); err != nil {
+		if o.Published, err = findByID(ctx, legacy, key, &mark); err != nil {
 			return o, false, err
 		}
 	}

@@ -26,7 +26,10 @@ func replayKey(profileID, tokenID string) string {
 // Claim inserts the (profile, token id) claim held by requestID. A claim
 // found expired is deleted (only that exact claim) and the insert retried.
 func (s *Store) Claim(ctx context.Context, profileID, tokenID, requestID string, expires, now time.Time) (string, bool, error) {
-	c := s.db.Collection(collReplays)
+	c, err := s.coll(ctx, collReplays)
+	if err != nil {
+		return "", false, err
+	}
 	id := replayKey(profileID, tokenID)
 	for range 3 {
 		err := s.insert(ctx, collReplays, replayModel{ID: id, ProfileID: profileID, RequestID: requestID, ExpiresAt: expires.UTC()})

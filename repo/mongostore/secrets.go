@@ -32,7 +32,10 @@ func (s *Store) LoadOrCreateSecret(ctx context.Context, name string, master, fre
 	if err != nil {
 		return nil, err
 	}
-	c := s.db.Collection(collSecrets)
+	c, err := s.coll(ctx, collSecrets)
+	if err != nil {
+		return nil, err
+	}
 	nonce := make([]byte, gcm.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err

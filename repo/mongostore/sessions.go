@@ -42,7 +42,10 @@ func (s *Store) InsertRevision(ctx context.Context, st domain.SessionState, requ
 	if err != nil {
 		return st, "", err
 	}
-	c := s.db.Collection(collSessions)
+	c, err := s.coll(ctx, collSessions)
+	if err != nil {
+		return st, "", err
+	}
 	id := revisionID(st.Session.SessionID, st.Revision)
 	err = s.insert(ctx, collSessions, revisionModel{ID: id, SessionID: st.Session.SessionID, Revision: st.Revision,
 		RequestID: requestID, Revoked: st.Revoked, ExpiresAt: st.Session.ExpiresAt.UTC(), Session: string(body)})
@@ -65,7 +68,11 @@ func (s *Store) InsertRevision(ctx context.Context, st domain.SessionState, requ
 // stored, if any. Only a request given up after its deliveries reads it
 // (off the hot path): it announces what an earlier delivery stored.
 func (s *Store) RevisionBy(ctx context.Context, sessionID, requestID string) (domain.SessionState, bool, error) {
-	cur, err := s.db.Collection(collSessions).Find(ctx, bson.M{"session_id": sessionID, "request_id": requestID})
+	c, err := s.coll(ctx, collSessions)
+	if err != nil {
+		return domain.SessionState{}, false, err
+	}
+	cur, err := c.Find(ctx, bson.M{"session_id": sessionID, "request_id": requestID})
 	if err != nil {
 		return domain.SessionState{}, false, fmt.Errorf("find revisions of %s: %w", sessionID, err)
 	}
@@ -111,7 +118,11 @@ func (s *Store) LoadSessions(ctx context.Context, since time.Time) ([]domain.Ses
 }
 
 func (s *Store) latestRevisions(ctx context.Context, filter bson.M) (map[string]revisionModel, error) {
-	cur, err := s.db.Collection(collSessions).Find(ctx, filter)
+	c, err := s.coll(ctx, collSessions)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := c.Find(ctx, filter)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +145,10 @@ func (s *Store) latestRevisions(ctx context.Context, filter bson.M) (map[string]
 // deleting a shortened latest revision would bring back an older, longer
 // one.
 func (s *Store) sweepSessions(ctx context.Context, cutoff time.Time) (int64, error) {
-	c := s.db.Collection(collSessions)
+	c, err := s.coll(ctx, collSessions)
+	if err != nil {
+		return 0, err
+	}
 	cur, err := c.Find(ctx, bson.M{"expires_at": bson.M{"$lt": cutoff}})
 	if err != nil {
 		return 0, err
@@ -174,7 +188,11 @@ func (s *Store) sweepSessions(ctx context.Context, cutoff time.Time) (int64, err
 
 // CountSessions counts distinct sessions (for tests and operators).
 func (s *Store) CountSessions(ctx context.Context) (int, error) {
-	cur, err := s.db.Collection(collSessions).Find(ctx, bson.M{"revision": 1})
+	c, err := s.coll(ctx, collSessions)
+	if err != nil {
+		return 0, err
+	}
+	cur, err := c.Find(ctx, bson.M{"revision": 1})
 	if err != nil {
 		return 0, err
 	}

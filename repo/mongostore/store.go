@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,6 +44,13 @@ type Store struct {
 	batchOpts        BatchOptions
 	batchers         map[string]*batcher // by collection; nil: no batching
 	batches, batched atomic.Int64
+
+	// Where the collections live (layout.go): layout as asked, resolved
+	// once decided, colls by name once resolved.
+	layout   Layout
+	resolved Layout
+	layoutMu sync.Mutex
+	colls    atomic.Pointer[map[string]*mongo.Collection]
 }
 
 // batchedCollections are those whose inserts are grouped across callers:
@@ -66,7 +74,8 @@ func Open(ctx context.Context, uri, name string, opts ...Option) (*Store, error)
 	if s.batchOpts.MaxDocs > 1 {
 		s.batchers = map[string]*batcher{}
 		for _, coll := range batchedCollections {
-			s.batchers[coll] = newBatcher(s.db.Collection(coll), s.batchOpts, &s.batches, &s.batched)
+			s.batchers[coll] = newBatcher(func(ctx context.Context) (*mongo.Collection, error) { return s.coll(ctx, coll) },
+				s.batchOpts, &s.batches, &s.batched)
 		}
 	}
 	return s, nil
@@ -110,7 +119,11 @@ func (s *Store) Setup(ctx context.Context) error {
 	// Session revisions get no TTL index: a per-document expiry would
 	// delete a shortened latest revision before an older, longer one.
 	for _, c := range []string{collReplays} {
-		_, err := s.db.Collection(c).Indexes().CreateOne(ctx, mongo.IndexModel{
+		coll, err := s.coll(ctx, c)
+		if err != nil {
+			return err
+		}
+		_, err = coll.Indexes().CreateOne(ctx, mongo.IndexModel{
 			Keys: bson.D{{Key: "expires_at", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(int32(domain.ReplayClaimGrace / time.Second)),
 		})
 		if err != nil {
@@ -144,7 +157,11 @@ func (s *Store) Sweep(ctx context.Context, now time.Time, sessionGrace, keepOutc
 		{collOutcomes, bson.M{"created_at": bson.M{"$lt": now.Add(-keepOutcomes)}}},
 		{collPublished, bson.M{"created_at": bson.M{"$lt": now.Add(-keepOutcomes)}}},
 	} {
-		res, err := s.db.Collection(d.coll).DeleteMany(ctx, d.filter)
+		c, err := s.coll(ctx, d.coll)
+		if err != nil {
+			return total, err
+		}
+		res, err := c.DeleteMany(ctx, d.filter)
 		if err != nil {
 			return total, fmt.Errorf("sweep %s: %w", d.coll, err)
 		}
@@ -160,7 +177,11 @@ func (s *Store) insert(ctx context.Context, coll string, doc any) error {
 	if b := s.batchers[coll]; b != nil {
 		return b.insert(ctx, doc)
 	}
-	return insert(ctx, s.db.Collection(coll), doc)
+	c, err := s.coll(ctx, coll)
+	if err != nil {
+		return err
+	}
+	return insert(ctx, c, doc)
 }
 
 // insert inserts doc on its own; a duplicate key becomes domain.ErrConflict.

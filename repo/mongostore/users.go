@@ -30,7 +30,10 @@ type emailClaimModel struct {
 
 // ClaimEmail inserts email -> userID, or returns the current owner.
 func (s *Store) ClaimEmail(ctx context.Context, email, userID string) (string, bool, error) {
-	c := s.db.Collection(collEmails)
+	c, err := s.coll(ctx, collEmails)
+	if err != nil {
+		return "", false, err
+	}
 	for range 3 {
 		err := s.insert(ctx, collEmails, emailClaimModel{ID: email, UserID: userID})
 		if err == nil {
@@ -53,7 +56,11 @@ func (s *Store) ClaimEmail(ctx context.Context, email, userID string) (string, b
 
 // ReleaseEmail deletes the claim if userID holds it.
 func (s *Store) ReleaseEmail(ctx context.Context, email, userID string) error {
-	_, err := s.db.Collection(collEmails).DeleteOne(ctx, bson.M{"_id": email, "user_id": userID})
+	c, err := s.coll(ctx, collEmails)
+	if err != nil {
+		return err
+	}
+	_, err = c.DeleteOne(ctx, bson.M{"_id": email, "user_id": userID})
 	return err
 }
 
@@ -62,7 +69,11 @@ func (s *Store) ReleaseOthers(ctx context.Context, userID string, keep []string)
 	if keep == nil {
 		keep = []string{}
 	}
-	_, err := s.db.Collection(collEmails).DeleteMany(ctx, bson.M{"user_id": userID, "_id": bson.M{"$nin": keep}})
+	c, err := s.coll(ctx, collEmails)
+	if err != nil {
+		return err
+	}
+	_, err = c.DeleteMany(ctx, bson.M{"user_id": userID, "_id": bson.M{"$nin": keep}})
 	return err
 }
 
@@ -72,7 +83,11 @@ func putDoc(ctx context.Context, s *Store, coll, id string, version int64, delet
 		return err
 	}
 	m := docModel{ID: id, Version: version, Deleted: deleted, UpdatedAt: updated.UTC(), Doc: string(body)}
-	_, err = s.db.Collection(coll).ReplaceOne(ctx, bson.M{"_id": id}, m, options.Replace().SetUpsert(true))
+	c, err := s.coll(ctx, coll)
+	if err != nil {
+		return err
+	}
+	_, err = c.ReplaceOne(ctx, bson.M{"_id": id}, m, options.Replace().SetUpsert(true))
 	return err
 }
 
@@ -108,7 +123,11 @@ type UserRecord = domain.UserRecord
 type ProfileRecord = domain.ProfileRecord
 
 func loadDocs(ctx context.Context, s *Store, coll string, each func(docModel) error) error {
-	cur, err := s.db.Collection(coll).Find(ctx, bson.M{})
+	c, err := s.coll(ctx, coll)
+	if err != nil {
+		return err
+	}
+	cur, err := c.Find(ctx, bson.M{})
 	if err != nil {
 		return fmt.Errorf("load %s: %w", coll, err)
 	}
