@@ -2,8 +2,11 @@ package mongostore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -21,15 +24,15 @@ import (
 type Layout int
 
 const (
-	// LayoutAuto decides on first use: LayoutPerCollection on a FerretDB
-	// server whose database named at Open holds none of the store's
-	// collections, LayoutSingle otherwise (MongoDB, or a FerretDB store
-	// written before the layout existed, which keeps its layout).
+	// LayoutAuto decides on first use (decideLayout) and records the
+	// decision in the store: LayoutPerCollection for a new store on
+	// FerretDB, LayoutSingle for one on MongoDB and for a store written
+	// before the layouts existed, which keeps its layout.
 	LayoutAuto Layout = iota
 	// LayoutSingle keeps every collection in the database named at Open.
 	LayoutSingle
 	// LayoutPerCollection keeps each collection in a database of its
-	// own, named <database>_<collection>.
+	// own, named <database>-<collection>.
 	LayoutPerCollection
 )
 
@@ -52,9 +55,56 @@ func WithLayout(l Layout) Option {
 // allCollections are every collection the store reads or writes.
 var allCollections = []string{collOutcomes, collPublished, collReplays, collSessions, collUsers, collEmails, collProfiles, collSecrets}
 
+// collLayout, in the database named at Open, holds the layout decided for
+// the store (one document, layoutID): inserted by the first client to
+// decide, read by every later one, so all decide the same, and a store
+// copied to another server (mongodump, mongorestore) keeps its layout.
+const (
+	collLayout = "store_layout"
+	layoutID   = "layout"
+)
+
+type layoutModel struct {
+	ID        string    `bson:"_id"`
+	Layout    string    `bson:"layout"`
+	CreatedAt time.Time `bson:"created_at"`
+}
+
+// layoutSep joins the store's name and a collection's into the name of
+// the collection's database. No collection name holds it, so two stores'
+// databases can share a name only if one store's name is another's
+// followed by layoutSep and a collection's name (see decideLayout).
+const layoutSep = "-"
+
+// maxDatabaseName is the longest database name FerretDB takes (MongoDB's
+// limit is 64 bytes).
+const maxDatabaseName = 63
+
 // collectionDatabase is the database that holds collection coll of the
 // store named name under the per-collection layout.
-func collectionDatabase(name, coll string) string { return name + "_" + coll }
+func collectionDatabase(name, coll string) string { return name + layoutSep + coll }
+
+// splitFits reports whether name can have the per-collection layout:
+// every <name>-<collection> is a name FerretDB takes.
+func splitFits(name string) bool {
+	for _, c := range allCollections {
+		if len(collectionDatabase(name, c)) > maxDatabaseName {
+			return false
+		}
+	}
+	return true
+}
+
+// ownerOf returns, for a name <p>-<collection>, the store p whose
+// collection that database would hold in the per-collection layout.
+func ownerOf(name string) (string, bool) {
+	for _, c := range allCollections {
+		if p, ok := strings.CutSuffix(name, layoutSep+c); ok && p != "" {
+			return p, true
+		}
+	}
+	return "", false
+}
 
 // Layout returns the layout in use, deciding it first if need be.
 func (s *Store) Layout(ctx context.Context) (Layout, error) {
@@ -92,7 +142,7 @@ func (s *Store) collections(ctx context.Context) (map[string]*mongo.Collection, 
 	l := s.layout
 	if l == LayoutAuto {
 		var err error
-		if l, err = s.detectLayout(ctx); err != nil {
+		if l, err = s.decideLayout(ctx); err != nil {
 			return nil, fmt.Errorf("store layout: %w", err)
 		}
 	}
@@ -109,38 +159,116 @@ func (s *Store) collections(ctx context.Context) (map[string]*mongo.Collection, 
 	return m, nil
 }
 
-// detectLayout decides LayoutAuto: single on MongoDB; on FerretDB,
-// single if the database named at Open holds a collection of the store
-// (written before this layout existed), per-collection otherwise. A
-// FerretDB store with collections in both places is refused: it was
-// written by workers that disagreed (an older version started on an
-// empty store beside a newer one), and neither half is the whole store.
-func (s *Store) detectLayout(ctx context.Context) (Layout, error) {
+// decideLayout decides LayoutAuto. What the store holds comes first:
+//
+//   - a name <p>-<collection> where store p has the per-collection
+//     layout: refused, that database holds p's collection; and a name
+//     whose databases <name>-<collection> include another store's:
+//     refused, the per-collection layout would write into it;
+//   - its collections in the database named at Open and in databases of
+//     their own at once: refused (workers that disagreed wrote it, or a
+//     worker of a version before the layouts wrote beside this one; neither
+//     half is the whole store);
+//   - the layout recorded in collLayout, checked against what is there;
+//   - no record, and collections in the database named at Open: a store of
+//     a version before the layouts, single;
+//   - no record, and collections in databases <name>-<collection>: refused,
+//     they are not this store's (a client of this version records the
+//     layout before it writes anything; they belong to a store named
+//     <name>-<collection> that the per-collection layout would share);
+//   - nothing anywhere (a new store): per-collection on FerretDB when the
+//     names fit, single otherwise (MongoDB).
+//
+// The decision is then recorded, under a unique key: a client that loses
+// the insert to another takes the other's. It costs a few commands on
+// small collections (never listDatabases, which FerretDB answers by
+// reading every file it has).
+func (s *Store) decideLayout(ctx context.Context) (Layout, error) {
 	var info bson.M
 	if err := s.db.RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
 		return LayoutAuto, fmt.Errorf("buildInfo: %w", err)
 	}
-	if _, ferret := info["ferretdbVersion"]; !ferret {
-		return LayoutSingle, nil
+	_, ferret := info["ferretdbVersion"]
+	name := s.db.Name()
+	fits := splitFits(name)
+	if p, ok := ownerOf(name); ok {
+		var m layoutModel
+		found, err := findByID(ctx, s.client.Database(p).Collection(collLayout), layoutID, &m)
+		if err != nil {
+			return LayoutAuto, fmt.Errorf("read %s of %s: %w", collLayout, p, err)
+		}
+		if found && m.Layout == LayoutPerCollection.String() {
+			return LayoutAuto, fmt.Errorf("database %q is where the store %q keeps a collection (a database per collection); choose another TAT_MONGODB_DATABASE", name, p)
+		}
 	}
 	names, err := s.db.ListCollectionNames(ctx, bson.D{})
 	if err != nil {
 		return LayoutAuto, fmt.Errorf("list collections: %w", err)
 	}
 	single := slices.ContainsFunc(names, func(n string) bool { return slices.Contains(allCollections, n) })
-	dbs, err := s.client.ListDatabaseNames(ctx, bson.D{})
+	split := false
+	if fits {
+		for _, c := range allCollections {
+			db := collectionDatabase(name, c)
+			own, err := s.client.Database(db).ListCollectionNames(ctx, bson.D{{Key: "name", Value: bson.D{{Key: "$in", Value: bson.A{c, collLayout}}}}})
+			if err != nil {
+				return LayoutAuto, fmt.Errorf("list collections of %s: %w", db, err)
+			}
+			if slices.Contains(own, collLayout) {
+				return LayoutAuto, fmt.Errorf("database %q, where this store would keep its collection %s (a database per collection), is another store's; choose another TAT_MONGODB_DATABASE", db, c)
+			}
+			split = split || len(own) > 0
+		}
+	}
+	if single && split {
+		return LayoutAuto, fmt.Errorf("the store's collections are both in database %q and in databases of their own (%q): it was written in both layouts; see the README (FerretDB: a database per collection)",
+			name, collectionDatabase(name, "<collection>"))
+	}
+	rec := s.db.Collection(collLayout)
+	var m layoutModel
+	found, err := findByID(ctx, rec, layoutID, &m)
 	if err != nil {
-		return LayoutAuto, fmt.Errorf("list databases: %w", err)
+		return LayoutAuto, fmt.Errorf("read %s: %w", collLayout, err)
 	}
-	split := slices.ContainsFunc(allCollections, func(c string) bool {
-		return slices.Contains(dbs, collectionDatabase(s.db.Name(), c))
-	})
+	var l Layout
 	switch {
-	case single && split:
-		return LayoutAuto, fmt.Errorf("FerretDB holds this store's collections both in database %q and in databases named %q: it was written in both layouts; see the README (FerretDB: a database per collection)",
-			s.db.Name(), collectionDatabase(s.db.Name(), "<collection>"))
+	case found:
+		return recordedLayout(m, single, split)
 	case single:
-		return LayoutSingle, nil
+		l = LayoutSingle
+	case split:
+		return LayoutAuto, fmt.Errorf("databases named %q hold collections of the store's names, but %q records no layout: they are not this store's (another store's, named like that?); choose another TAT_MONGODB_DATABASE",
+			collectionDatabase(name, "<collection>"), name)
+	case ferret && fits:
+		l = LayoutPerCollection
+	default:
+		l = LayoutSingle
 	}
-	return LayoutPerCollection, nil
+	err = insert(ctx, rec, layoutModel{ID: layoutID, Layout: l.String(), CreatedAt: time.Now().UTC()})
+	if errors.Is(err, errConflict) {
+		// Another client decided first: its decision is the store's.
+		if found, err = findByID(ctx, rec, layoutID, &m); err != nil || !found {
+			return LayoutAuto, fmt.Errorf("read %s: %v", collLayout, err)
+		}
+		return recordedLayout(m, single, split)
+	}
+	if err != nil {
+		return LayoutAuto, fmt.Errorf("record the layout: %w", err)
+	}
+	return l, nil
+}
+
+// recordedLayout is the layout m records, if the collections found
+// (single: in the database named at Open; split: in their own) agree.
+func recordedLayout(m layoutModel, single, split bool) (Layout, error) {
+	switch {
+	case m.Layout == LayoutSingle.String() && !split:
+		return LayoutSingle, nil
+	case m.Layout == LayoutPerCollection.String() && !single:
+		return LayoutPerCollection, nil
+	case m.Layout != LayoutSingle.String() && m.Layout != LayoutPerCollection.String():
+		return LayoutAuto, fmt.Errorf("%s records an unknown layout %q", collLayout, m.Layout)
+	}
+	return LayoutAuto, fmt.Errorf("%s records the %s layout, but the store's collections are elsewhere: a worker of a version before the layouts wrote it; see the README (FerretDB: a database per collection)",
+		collLayout, m.Layout)
 }

@@ -34,8 +34,8 @@ func openNamed(t *testing.T, name string, opts ...mongostore.Option) *mongostore
 
 // TestLayoutPerCollectionOnFerretDB: on a FerretDB store that holds
 // nothing yet, each collection is a database of its own (one SQLite file,
-// one writer), named <database>_<collection>; the database named at Open
-// stays empty, and a second client of the store decides the same and
+// one writer), named <database>-<collection>; the database named at Open
+// holds only the layout's record, and a second client of the store decides the same and
 // reads what the first wrote.
 func TestLayoutPerCollectionOnFerretDB(t *testing.T) {
 	s, name := openStoreWith(t)
@@ -50,16 +50,16 @@ func TestLayoutPerCollectionOnFerretDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := rawClient(t)
-	n, err := c.Database(name+"_outcomes").Collection("outcomes").CountDocuments(ctx, bson.M{"_id": "attest:a"})
+	n, err := c.Database(name+"-outcomes").Collection("outcomes").CountDocuments(ctx, bson.M{"_id": "attest:a"})
 	if err != nil || n != 1 {
-		t.Fatalf("outcome in %s_outcomes: %d (%v)", name, n, err)
+		t.Fatalf("outcome in %s-outcomes: %d (%v)", name, n, err)
 	}
-	n, err = c.Database(name+"_token_replays").Collection("token_replays").CountDocuments(ctx, bson.M{})
+	n, err = c.Database(name+"-token_replays").Collection("token_replays").CountDocuments(ctx, bson.M{})
 	if err != nil || n != 1 {
-		t.Fatalf("claim in %s_token_replays: %d (%v)", name, n, err)
+		t.Fatalf("claim in %s-token_replays: %d (%v)", name, n, err)
 	}
-	if names, err := c.Database(name).ListCollectionNames(ctx, bson.D{}); err != nil || len(names) != 0 {
-		t.Fatalf("database %s holds %v (%v); want nothing", name, names, err)
+	if names, err := c.Database(name).ListCollectionNames(ctx, bson.D{}); err != nil || !slices.Equal(names, []string{"store_layout"}) {
+		t.Fatalf("database %s holds %v (%v); want the layout's record only", name, names, err)
 	}
 	other := openNamed(t, name)
 	if _, ok, err := other.Get(ctx, "attest:a"); err != nil || !ok {
@@ -98,7 +98,7 @@ func TestLayoutKeepsAStoreWrittenBefore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if i := slices.IndexFunc(dbs, func(d string) bool { return strings.HasPrefix(d, name+"_") }); i >= 0 {
+	if i := slices.IndexFunc(dbs, func(d string) bool { return strings.HasPrefix(d, name+"-") }); i >= 0 {
 		t.Fatalf("database %s made for a single-layout store", dbs[i])
 	}
 }
