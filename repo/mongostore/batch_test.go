@@ -39,7 +39,13 @@ func openStoreWith(t testing.TB, opts ...mongostore.Option) (*mongostore.Store, 
 // store wrote (or to write what an earlier version would have).
 func rawClient(t testing.TB) *mongo.Client {
 	t.Helper()
-	c, err := mongo.Connect(options.Client().ApplyURI(ferret.URI()))
+	return rawClientAt(t, ferret.URI())
+}
+
+// rawClientAt is a driver client of the server at uri.
+func rawClientAt(t testing.TB, uri string) *mongo.Client {
+	t.Helper()
+	c, err := mongo.Connect(options.Client().ApplyURI(uri))
 	if err != nil {
 		t.Fatal(err)
 	}

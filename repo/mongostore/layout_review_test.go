@@ -194,7 +194,14 @@ func TestLayoutPerCollectionStoreMovedToMongoDB(t *testing.T) {
 	if _, ins, err := fs.Claim(ctx, "p", "jti-1", "attest:r1", exp, time.Now()); err != nil || !ins {
 		t.Fatalf("claim: %v %v", ins, err)
 	}
-	uri := "mongodb://" + notFerretProxy(t, strings.TrimSuffix(strings.TrimPrefix(ferret.URI(), "mongodb://"), "/")) + "/"
+	uri := "mongodb://" + notFerretProxy(t) + "/"
+	var info bson.M
+	if err := rawClientAt(t, uri).Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := info["ferretdbVersion"]; ok || info["version"] == nil {
+		t.Fatalf("through the proxy buildInfo says %v; want a server that is not FerretDB", info)
+	}
 	ms, err := mongostore.Open(ctx, uri, name)
 	if err != nil {
 		t.Fatal(err)
@@ -215,67 +222,6 @@ func TestLayoutPerCollectionStoreMovedToMongoDB(t *testing.T) {
 	}
 }
 
-// notFerretProxy forwards to target and removes ferretdbVersion from the
-// server's OP_MSG replies: the server looks like MongoDB to detectLayout.
-func notFerretProxy(t *testing.T, target string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", target)
-			if err != nil {
-				_ = c.Close()
-				continue
-			}
-			go func() { _, _ = io.Copy(s, c); _ = s.Close() }()
-			go func() {
-				defer c.Close()
-				for {
-					var hdr [16]byte
-					if _, err := io.ReadFull(s, hdr[:]); err != nil {
-						return
-					}
-					n := binary.LittleEndian.Uint32(hdr[0:4])
-					body := make([]byte, n-16)
-					if _, err := io.ReadFull(s, body); err != nil {
-						return
-					}
-					if binary.LittleEndian.Uint32(hdr[12:16]) == 2013 && len(body) > 5 && body[4] == 0 {
-						flags := binary.LittleEndian.Uint32(body[0:4])
-						if flags&1 != 0 { // checksum present: drop it
-							body = body[:len(body)-4]
-							binary.LittleEndian.PutUint32(body[0:4], flags&^1)
-						}
-						dl := binary.LittleEndian.Uint32(body[5:9])
-						doc := bson.Raw(body[5 : 5+dl])
-						if _, err := doc.LookupErr("ferretdbVersion"); err == nil {
-							var d bson.D
-							if err := bson.Unmarshal(doc, &d); err == nil {
-								d = slices.DeleteFunc(d, func(e bson.E) bool { return e.Key == "ferretdbVersion" })
-								nd, _ := bson.Marshal(d)
-								body = append(append(append([]byte{}, body[:5]...), nd...), body[5+dl:]...)
-							}
-						}
-						binary.LittleEndian.PutUint32(hdr[0:4], uint32(16+len(body)))
-					}
-					if _, err := c.Write(append(hdr[:], body...)); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
-
 // TestLayoutDecisionListsNoDatabases: deciding the layout never sends
 // listDatabases, which FerretDB 1.24 answers by computing the size of
 // every database on the server, reading every page of every file (found
@@ -285,7 +231,7 @@ func notFerretProxy(t *testing.T, target string) string {
 func TestLayoutDecisionListsNoDatabases(t *testing.T) {
 	openStore(t)
 	ctx := context.Background()
-	addr, commands := recordingProxy(t, strings.TrimSuffix(strings.TrimPrefix(ferret.URI(), "mongodb://"), "/"))
+	addr, commands := recordingProxy(t)
 	for _, name := range []string{fmt.Sprintf("nolist%d", time.Now().UnixNano()), fmt.Sprintf("nolistlegacy%d", time.Now().UnixNano())} {
 		if strings.HasPrefix(name, "nolistlegacy") {
 			legacy := openNamed(t, name, mongostore.WithLayout(mongostore.LayoutSingle))
@@ -311,17 +257,18 @@ func TestLayoutDecisionListsNoDatabases(t *testing.T) {
 	}
 }
 
-// recordingProxy forwards to target and records the name of every command
-// the client sends (the first key of each OP_MSG body).
-func recordingProxy(t *testing.T, target string) (string, func() []string) {
+// wireProxy forwards the MongoDB wire protocol between a client and the
+// test FerretDB, handing the first document of each OP_MSG to onRequest
+// (client to server) and to onReply (server to client), which may return
+// a replacement. It returns the address to connect to.
+func wireProxy(t *testing.T, onRequest func(bson.Raw), onReply func(bson.Raw) bson.Raw) string {
 	t.Helper()
+	target := strings.TrimSuffix(strings.TrimPrefix(ferret.URI(), "mongodb://"), "/")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ln.Close() })
-	var mu sync.Mutex
-	var seen []string
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -333,36 +280,78 @@ func recordingProxy(t *testing.T, target string) (string, func() []string) {
 				_ = c.Close()
 				continue
 			}
-			go func() { _, _ = io.Copy(c, s); _ = c.Close() }()
-			go func() {
-				defer s.Close()
-				for {
-					var hdr [16]byte
-					if _, err := io.ReadFull(c, hdr[:]); err != nil {
-						return
-					}
-					body := make([]byte, binary.LittleEndian.Uint32(hdr[0:4])-16)
-					if _, err := io.ReadFull(c, body); err != nil {
-						return
-					}
-					if binary.LittleEndian.Uint32(hdr[12:16]) == 2013 && len(body) > 9 && body[4] == 0 {
-						dl := binary.LittleEndian.Uint32(body[5:9])
-						if int(5+dl) <= len(body) {
-							if elems, err := bson.Raw(body[5 : 5+dl]).Elements(); err == nil && len(elems) > 0 {
-								mu.Lock()
-								seen = append(seen, elems[0].Key())
-								mu.Unlock()
-							}
-						}
-					}
-					if _, err := s.Write(append(hdr[:], body...)); err != nil {
-						return
-					}
-				}
-			}()
+			go pipeOpMsgs(c, s, func(doc bson.Raw) bson.Raw { onRequest(doc); return nil })
+			go pipeOpMsgs(s, c, onReply)
 		}
 	}()
-	return ln.Addr().String(), func() []string {
+	return ln.Addr().String()
+}
+
+// pipeOpMsgs copies wire messages from src to dst until either fails,
+// letting edit see (and replace, when it returns a document) the first
+// document of each OP_MSG.
+func pipeOpMsgs(src, dst net.Conn, edit func(bson.Raw) bson.Raw) {
+	defer src.Close()
+	defer dst.Close()
+	for {
+		var hdr [16]byte
+		if _, err := io.ReadFull(src, hdr[:]); err != nil {
+			return
+		}
+		body := make([]byte, binary.LittleEndian.Uint32(hdr[0:4])-16)
+		if _, err := io.ReadFull(src, body); err != nil {
+			return
+		}
+		if binary.LittleEndian.Uint32(hdr[12:16]) == 2013 && len(body) > 9 && body[4] == 0 {
+			flags := binary.LittleEndian.Uint32(body[0:4])
+			if flags&1 != 0 { // a checksum: dropped, the body may change
+				body = body[:len(body)-4]
+				binary.LittleEndian.PutUint32(body[0:4], flags&^1)
+			}
+			dl := binary.LittleEndian.Uint32(body[5:9])
+			if int(5+dl) <= len(body) {
+				if nd := edit(bson.Raw(body[5 : 5+dl])); nd != nil {
+					body = append(append(append([]byte{}, body[:5]...), nd...), body[5+dl:]...)
+				}
+			}
+			binary.LittleEndian.PutUint32(hdr[0:4], uint32(16+len(body)))
+		}
+		if _, err := dst.Write(append(hdr[:], body...)); err != nil {
+			return
+		}
+	}
+}
+
+// notFerretProxy is a wireProxy that removes ferretdbVersion from the
+// server's replies: the server looks like MongoDB to the store.
+func notFerretProxy(t *testing.T) string {
+	return wireProxy(t, func(bson.Raw) {}, func(doc bson.Raw) bson.Raw {
+		if _, err := doc.LookupErr("ferretdbVersion"); err != nil {
+			return nil
+		}
+		var d bson.D
+		if err := bson.Unmarshal(doc, &d); err != nil {
+			return nil
+		}
+		d = slices.DeleteFunc(d, func(e bson.E) bool { return e.Key == "ferretdbVersion" })
+		nd, _ := bson.Marshal(d)
+		return nd
+	})
+}
+
+// recordingProxy is a wireProxy that records the name of every command
+// the client sends (the first key of each OP_MSG body).
+func recordingProxy(t *testing.T) (string, func() []string) {
+	var mu sync.Mutex
+	var seen []string
+	addr := wireProxy(t, func(doc bson.Raw) {
+		if elems, err := doc.Elements(); err == nil && len(elems) > 0 {
+			mu.Lock()
+			seen = append(seen, elems[0].Key())
+			mu.Unlock()
+		}
+	}, func(bson.Raw) bson.Raw { return nil })
+	return addr, func() []string {
 		mu.Lock()
 		defer mu.Unlock()
 		return slices.Clone(seen)
