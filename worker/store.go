@@ -22,6 +22,12 @@ type StoreSetup interface {
 	ExpiresByTTL() bool
 }
 
+// storeDescriber is a store that can say where it keeps its collections
+// (logged once at start; mongostore's layout).
+type storeDescriber interface {
+	Describe() string
+}
+
 // SnapshotLoader reads what the store holds, for the feed's start.
 type SnapshotLoader interface {
 	LoadProfiles(ctx context.Context) ([]domain.ProfileRecord, error)

@@ -218,6 +218,9 @@ func (w *Worker) start(ctx, work context.Context) error {
 		return fmt.Errorf("store: %w", err)
 	}
 	w.storeOK.Store(true)
+	if d, ok := w.d.Setup.(storeDescriber); ok {
+		w.log.Info().Str("layout", d.Describe()).Msg("store ready")
+	}
 	if !w.d.Setup.ExpiresByTTL() {
 		w.log.Info().Msg("store has no TTL indexes (FerretDB): expiry is enforced by the sweeper")
 	}

@@ -114,6 +114,18 @@ func (s *Store) Layout(ctx context.Context) (Layout, error) {
 	return s.resolved, nil
 }
 
+// Describe says where the store keeps its collections, once the layout
+// is decided ("undecided" before): for the worker's start-up log.
+func (s *Store) Describe() string {
+	if s.colls.Load() == nil {
+		return "undecided"
+	}
+	if s.resolved == LayoutPerCollection {
+		return fmt.Sprintf("per-collection: databases %s", collectionDatabase(s.db.Name(), "<collection>"))
+	}
+	return fmt.Sprintf("single: database %s", s.db.Name())
+}
+
 // coll returns the collection named name, where the layout keeps it.
 func (s *Store) coll(ctx context.Context, name string) (*mongo.Collection, error) {
 	cs, err := s.collections(ctx)
