@@ -183,13 +183,14 @@ func allocPerRun(runs int, f func()) (bytes, objects float64) {
 // frugal: decoding a list of the smallest elements into a typed slice
 // costs it up to 39 bytes per byte ("many empty emails": a 24-byte struct
 // for each 3-byte "{},", the slice grown by a quarter at a time). What
-// DecodeStrict adds on top is the nesting pre-pass (nothing), the name
-// walk's decoder buffer (4 B/B) and, in a typed list, a few objects per
-// scalar the walk reads (encoding/json's Decoder allocates an error it
-// discards at the end of each one): at most one object and 21 bytes per
-// byte ("many nulls where emails go", 45 B/B in all). A cost that grew
-// with the payload (a path string per level, as before) would show here
-// as thousands of bytes per byte: 30,000 open arrays cost 976 MB.
+// DecodeStrict adds on top is the nesting pre-pass and the name check
+// (checkMemberNames), which allocate nothing but a refusal's message (and,
+// for a member name with an escape, a buffer for it once per payload).
+// Before the name check had a scanner of its own, its walk of
+// encoding/json's tokens cost up to one object and 21 bytes per byte
+// ("many nulls where emails go", 45 B/B in all then, 24 now). A cost that
+// grew with the payload (a path string per level, as before) would show
+// here as thousands of bytes per byte: 30,000 open arrays cost 976 MB.
 const (
 	maxBytesPerByte   = 64
 	maxObjectsPerByte = 1.25

@@ -91,16 +91,13 @@ type partialDecoder struct {
 	data []byte
 	str  string     // data, once as a string: member names are slices of it, not copies
 	i    int        // where the next value starts, or whitespace before it
-	path []pathStep // as nameWalker's: the member or element being read
+	path []pathStep // as nameScanner's: the member or element being read
 	fold folder
 }
 
 // pathTo renders the path of member name under the current one, as
-// nameWalker does.
-func (d *partialDecoder) pathTo(name string) string {
-	w := nameWalker{path: d.path}
-	return w.pathTo(name)
-}
+// checkMemberNames does.
+func (d *partialDecoder) pathTo(name string) string { return renderPath(d.path, name) }
 
 // where names the value being read: a member's path, or the data.
 func (d *partialDecoder) where() string {
