@@ -1,0 +1,6 @@
+//go:build !race
+
+package domain
+
+// sweepStride: see sweep_race_test.go.
+const sweepStride = 1
