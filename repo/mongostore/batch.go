@@ -221,13 +221,13 @@ func (b *batcher) flush(batch []*pendingInsert) {
 		docs[i] = p.doc
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
-	c, err := b.coll(ctx)
+	c, err := b.coll(ctx) // fails only while the store's layout is undecided
 	if err == nil {
 		_, err = c.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+		b.batches.Add(1)
+		b.docs.Add(int64(len(live)))
 	}
 	cancel()
-	b.batches.Add(1)
-	b.docs.Add(int64(len(live)))
 	for i, res := range insertResults(err, len(live)) {
 		live[i].res <- res
 	}
