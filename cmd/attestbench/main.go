@@ -123,13 +123,21 @@ type report struct {
 	Latency      phaseResult // open loop at half the throughput
 	RSSBefore    int64
 	RSSAfter     int64
-	HeapBefore   float64 // live heap at the last GC (liveHeap)
-	HeapAfter    float64
-	Restart      time.Duration
-	StopTime     time.Duration
-	Kill         killResult
-	ViewLoaded   string
-	StoreCounts  string
+	// RSSEmpty is VmRSS once the first start (empty store) has settled;
+	// RSSRestart once the restart (every user and session loaded from
+	// the store, idle) has: the steady state a restarted worker keeps.
+	RSSEmpty    int64
+	RSSRestart  int64
+	HeapEmpty   float64
+	HeapRestart float64
+	ViewUsers   int
+	HeapBefore  float64 // live heap at the last GC (liveHeap)
+	HeapAfter   float64
+	Restart     time.Duration
+	StopTime    time.Duration
+	Kill        killResult
+	ViewLoaded  string
+	StoreCounts string
 }
 
 func (r report) cryptoPairsPerSec() float64 {
@@ -196,6 +204,11 @@ func run(o options) report {
 	defer func() { w.stop(30 * time.Second) }()
 	drainLine(viewLine)
 
+	metricsURL := "http://" + httpAddr + "/metrics"
+	settle()
+	r.RSSEmpty, _ = rssBytes(w.pid())
+	r.HeapEmpty = liveHeap(metricsURL)
+
 	d, err := newDriver(natsURL, prefix, run)
 	if err != nil {
 		fatalf("nats: %v", err)
@@ -209,7 +222,6 @@ func run(o options) report {
 		fatalf("profile: %v %v", err, rep)
 	}
 
-	metricsURL := "http://" + httpAddr + "/metrics"
 	measure := func(name string, f func() phaseResult) phaseResult {
 		w0, _ := cpuSeconds(w.pid())
 		s0 := 0.0
@@ -315,10 +327,19 @@ func run(o options) report {
 			}
 			_ = json.Unmarshal([]byte(l), &v)
 			r.ViewLoaded = fmt.Sprintf("%d users, %d sessions", v.Users, v.Sessions)
+			r.ViewUsers = v.Users
 		case <-time.After(5 * time.Second):
 		}
 		fmt.Printf("restart: stopped in %v, ready in %v (empty store: %v); view loaded %s\n",
 			r.StopTime.Round(time.Millisecond), r.Restart.Round(time.Millisecond), r.FirstStart.Round(time.Millisecond), r.ViewLoaded)
+		settle()
+		r.RSSRestart, _ = rssBytes(w.pid())
+		r.HeapRestart = liveHeap(metricsURL)
+		if r.ViewUsers > 0 {
+			fmt.Printf("after the restart, idle: worker VmRSS %s (empty store: %s): %.0f bytes per user; live heap %.0f bytes per user\n",
+				mib(r.RSSRestart), mib(r.RSSEmpty), float64(r.RSSRestart-r.RSSEmpty)/float64(r.ViewUsers),
+				(r.HeapRestart-r.HeapEmpty)/float64(r.ViewUsers))
+		}
 	}
 	r.LoadEnd = loadAvg()
 	return r

@@ -72,6 +72,14 @@ func writeReport(o options, r report) string {
 		p("| restart: start to ready, view loaded from the store (%s) | %.2f s (empty store: %.2f s) |", r.ViewLoaded, r.Restart.Seconds(), r.FirstStart.Seconds())
 		users := float64(o.users + o.warmup)
 		p("| restart time per 100,000 users (above, less the empty start, scaled) | %.1f s |", (r.Restart-r.FirstStart).Seconds()*100000/users)
+		if r.ViewUsers > 0 && r.RSSRestart > 0 {
+			vu := float64(r.ViewUsers)
+			p("| resident memory per user after the restart, idle (worker VmRSS %s against %s after the first start on an empty store, over the view loaded: %s) | %.0f bytes |",
+				mib(r.RSSRestart), mib(r.RSSEmpty), r.ViewLoaded, float64(r.RSSRestart-r.RSSEmpty)/vu)
+			if r.HeapRestart > 0 {
+				p("| live heap per user after the restart (as above, against the first start's) | %.0f bytes |", (r.HeapRestart-r.HeapEmpty)/vu)
+			}
+		}
 	}
 	if k := r.Kill; k.Ran {
 		p("| **recovery from SIGKILL** (two workers, %d requests at %.0f /s, the first killed halfway; TAT_ACK_WAIT %s): kill to the last reply of a request sent before it | **%.2f s** (%d such requests, half within %.2f s; %d failed, %d missing; the survivor retried %.0f times; load %s) |",
