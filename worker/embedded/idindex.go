@@ -22,17 +22,36 @@ import (
 // only to the same expression written the same way, so every lookup, update
 // and delete by _id scans the whole table, decoding each document's JSON
 // (80 to 500 ms per lookup at 20,000 outcomes of 1.5 KB on this
-// machine). idIndexer adds to every collection's table a second index on
-// the expression FerretDB's queries use (named tat_id_path:<table>), so those
-// become index searches. The index is FerretDB's business otherwise: it is
-// not in FerretDB's metadata (listIndexes does not show it), and it goes
-// with its table when the collection is dropped. Decision 0004.
+// machine). idIndexer gives every collection's table a unique index on the
+// expression FerretDB's queries use (named tat_id_unique:<table>), so those
+// become index searches, and drops FerretDB's own (<table>__id_), which no
+// query of FerretDB's uses: two indexes of the same values cost every
+// insert a second JSON extraction and a second b-tree insert (about a
+// seventh of the store's CPU per attest, BenchmarkStoreFloor). The two
+// expressions name the same value (a text right operand of -> is the label
+// $.<text>), so the unique index refuses exactly the documents FerretDB's
+// refused, with the same SQLite error (SQLITE_CONSTRAINT_UNIQUE), which
+// FerretDB reports as a duplicate key (E11000). Both steps are one
+// transaction, the new index made before the old one goes: there is no
+// moment without a unique index on _id. An earlier version's non-unique
+// index (tat_id_path:<table>) goes in the same transaction. The indexes are
+// FerretDB's business otherwise: ours is not in FerretDB's metadata
+// (listIndexes still shows _id_, which FerretDB never drops or remakes),
+// and it goes with its table when the collection is dropped. Decision 0004.
 
 // idIndexPrefix starts the name of the index idIndexer adds:
-// tat_id_path:<table>. FerretDB names a client's index <table>_<name>, and
-// its table names have no colon, so no index of FerretDB's can take this
-// name, in any case (SQLite compares index names case-insensitively).
-const idIndexPrefix = "tat_id_path:"
+// tat_id_unique:<table>. FerretDB names a client's index <table>_<name>,
+// and its table names have no colon, so no index of FerretDB's can take
+// this name, in any case (SQLite compares index names case-insensitively).
+const idIndexPrefix = "tat_id_unique:"
+
+// oldIDIndexPrefix starts the name of the non-unique index earlier
+// versions added beside FerretDB's; a pass replaces it.
+const oldIDIndexPrefix = "tat_id_path:"
+
+// ferretIDIndexSuffix ends the name of FerretDB's own _id index:
+// <table>_ and the index name _id_.
+const ferretIDIndexSuffix = "__id_"
 
 // idIndexInterval is how often idIndexer looks for tables without the
 // index: a collection made between two looks is scanned on lookups until
@@ -134,7 +153,8 @@ func statDB(path string) (fileState, bool) {
 	return st, true
 }
 
-// indexFile indexes the tables of one database file that lack the index.
+// indexFile gives the tables of one database file that lack it the unique
+// index (swapIDIndex).
 // Its statements run to their end whatever happens to the caller's
 // context (an interrupted query can leave its statement unfinalized and
 // the file open after Close); SQLite's busy timeout bounds them.
@@ -149,9 +169,13 @@ func indexFile(path string) (err error) {
 	}
 	defer func() { err = errors.Join(err, db.Close()) }()
 	db.SetMaxOpenConns(1)
+	// The tables without the unique index, or with either index it
+	// replaces.
 	rows, err := db.QueryContext(ctx, `SELECT c.table_name FROM _ferretdb_collections c
 		WHERE NOT EXISTS (SELECT 1 FROM sqlite_schema s WHERE s.type = 'index' AND s.tbl_name = c.table_name
-			AND s.name = '`+idIndexPrefix+`' || c.table_name)`)
+			AND s.name = '`+idIndexPrefix+`' || c.table_name)
+		OR EXISTS (SELECT 1 FROM sqlite_schema s WHERE s.type = 'index' AND s.tbl_name = c.table_name
+			AND s.name IN ('`+oldIDIndexPrefix+`' || c.table_name, c.table_name || '`+ferretIDIndexSuffix+`'))`)
 	if err != nil {
 		if strings.Contains(err.Error(), "no such table") {
 			return nil // FerretDB has not made its metadata table yet
@@ -172,12 +196,36 @@ func indexFile(path string) (err error) {
 	}
 	var first error
 	for _, t := range tables {
-		q := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s (_ferretdb_sjson->'$._id')`, quoteIdent(idIndexPrefix+t), quoteIdent(t))
-		if _, err := db.ExecContext(ctx, q); err != nil && first == nil && !strings.Contains(err.Error(), "no such table") {
+		if err := swapIDIndex(ctx, db, t); err != nil && first == nil && !strings.Contains(err.Error(), "no such table") {
 			first = fmt.Errorf("index %s: %w", t, err)
 		}
 	}
 	return first
+}
+
+// swapIDIndex makes the unique index of table t and drops the indexes it
+// replaces, in one transaction: the unique index is made first, so the
+// table is never without one (a failure rolls all of it back).
+func swapIDIndex(ctx context.Context, db *sql.DB, t string) (err error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	for _, q := range []string{
+		fmt.Sprintf(`CREATE UNIQUE INDEX IF NOT EXISTS %s ON %s (_ferretdb_sjson->'$._id')`, quoteIdent(idIndexPrefix+t), quoteIdent(t)),
+		fmt.Sprintf(`DROP INDEX IF EXISTS %s`, quoteIdent(t+ferretIDIndexSuffix)),
+		fmt.Sprintf(`DROP INDEX IF EXISTS %s`, quoteIdent(oldIDIndexPrefix+t)),
+	} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
 
 // stop makes every later pass fail without opening anything.

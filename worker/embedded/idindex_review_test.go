@@ -289,7 +289,7 @@ func TestIndexerReleasesFilesOnStop(t *testing.T) {
 	before := len(openFDsUnder(t, dir))
 	for round := range 15 {
 		for i := range 50 { // work for the next run's passes
-			if _, err := db.Exec(fmt.Sprintf(`DROP INDEX IF EXISTS "tat_id_path:c%d_%08x"`, i, i)); err != nil {
+			if _, err := db.Exec(fmt.Sprintf(`DROP INDEX IF EXISTS "tat_id_unique:c%d_%08x"`, i, i)); err != nil {
 				t.Fatal(err)
 			}
 		}

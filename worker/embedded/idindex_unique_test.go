@@ -1,0 +1,250 @@
+package embedded
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// idIndexes returns, for the table of collection coll in database dbName
+// (one SQLite file under dir), the name and uniqueness of every index of
+// the table whose expression is the _id path, and the table's name.
+func idIndexes(t *testing.T, dir, dbName, coll string) (string, map[string]bool) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, dbName+".sqlite")+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var table string
+	if err := db.QueryRow(`SELECT table_name FROM _ferretdb_collections WHERE name = ?`, coll).Scan(&table); err != nil {
+		t.Fatalf("table of %s.%s: %v", dbName, coll, err)
+	}
+	rows, err := db.Query(`SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL`, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var name, q string
+		if err := rows.Scan(&name, &q); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(q, `"_id"`) || strings.Contains(q, `'$._id'`) {
+			out[name] = strings.HasPrefix(q, "CREATE UNIQUE INDEX")
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return table, out
+}
+
+// TestIndexerLeavesOneUniqueIDIndex: after a pass a collection's table has
+// one index on _id, the indexer's, unique; FerretDB's own is gone.
+func TestIndexerLeavesOneUniqueIDIndex(t *testing.T) {
+	ctx := context.Background()
+	fe, cl, dir := startFerretEvery(t, time.Hour)
+	c := cl.Database("u1").Collection("c")
+	insertN(t, c, 5)
+	table, before := idIndexes(t, dir, "u1", "c")
+	if want := map[string]bool{table + ferretIDIndexSuffix: true}; fmt.Sprint(before) != fmt.Sprint(want) {
+		t.Fatalf("FerretDB made %v; the test expects %v (has FerretDB's naming changed?)", before, want)
+	}
+	if err := fe.IndexIDs(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, after := idIndexes(t, dir, "u1", "c")
+	if want := map[string]bool{idIndexPrefix + table: true}; fmt.Sprint(after) != fmt.Sprint(want) {
+		t.Fatalf("after the pass the _id indexes are %v, want %v", after, want)
+	}
+	// FerretDB still lists its _id index (its metadata is untouched).
+	cur, err := c.Indexes().List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idx []bson.M
+	if err := cur.All(ctx, &idx); err != nil {
+		t.Fatal(err)
+	}
+	if len(idx) != 1 || idx[0]["name"] != "_id_" {
+		t.Errorf("listIndexes: %v", idx)
+	}
+	// FerretDB's commands that name indexes still work on the table.
+	if _, err := c.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "n", Value: 1}}}); err != nil {
+		t.Errorf("createIndexes: %v", err)
+	}
+	if err := cl.Database("u1").RunCommand(ctx, bson.D{{Key: "collStats", Value: "c"}}).Err(); err != nil {
+		t.Errorf("collStats: %v", err)
+	}
+	if err := c.Indexes().DropAll(ctx); err != nil {
+		t.Errorf("dropIndexes *: %v", err)
+	}
+	if err := cl.Database("u1").RunCommand(ctx, bson.D{{Key: "dropIndexes", Value: "c"}, {Key: "index", Value: "_id_"}}).Err(); err == nil {
+		t.Errorf("dropIndexes _id_ was accepted")
+	}
+	if _, after := idIndexes(t, dir, "u1", "c"); fmt.Sprint(after) != fmt.Sprint(map[string]bool{idIndexPrefix + table: true}) {
+		t.Errorf("after FerretDB's index commands: %v", after)
+	}
+	if _, err := c.InsertOne(ctx, bson.M{"_id": "k0001"}); !mongo.IsDuplicateKeyError(err) {
+		t.Errorf("duplicate after FerretDB's index commands: %v", err)
+	}
+}
+
+// TestIndexerUniqueIndexRefusesDuplicates: with only the indexer's index
+// left, a second document with an _id is refused as FerretDB's index
+// refused it: a duplicate key error for insertOne, and for an unordered
+// insertMany a write error at the duplicate's index alone, the others
+// inserted. The store's correctness rests on this answer.
+func TestIndexerUniqueIndexRefusesDuplicates(t *testing.T) {
+	ctx := context.Background()
+	fe, cl, dir := startFerretEvery(t, time.Hour)
+	c := cl.Database("u2").Collection("c")
+	insertN(t, c, 5)
+	if err := fe.IndexIDs(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ids := idIndexes(t, dir, "u2", "c"); len(ids) != 1 {
+		t.Fatalf("_id indexes %v", ids)
+	}
+	for _, id := range []any{"k0003", "k0000"} {
+		_, err := c.InsertOne(ctx, bson.M{"_id": id, "n": -1})
+		if !mongo.IsDuplicateKeyError(err) {
+			t.Errorf("insert of existing %v: %v, want a duplicate key error", id, err)
+		}
+	}
+	docs := []any{bson.M{"_id": "new1", "n": 1}, bson.M{"_id": "k0002", "n": -1}, bson.M{"_id": "new2", "n": 2}, bson.M{"_id": "new1", "n": -1}}
+	_, err := c.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) {
+		t.Fatalf("insertMany with duplicates: %v", err)
+	}
+	var got []string
+	for _, we := range bwe.WriteErrors {
+		got = append(got, fmt.Sprintf("%d:%d", we.Index, we.Code))
+	}
+	sort.Strings(got)
+	if fmt.Sprint(got) != "[1:11000 3:11000]" {
+		t.Errorf("write errors %v, want [1:11000 3:11000]", got)
+	}
+	for id, want := range map[string]int{"new1": 1, "new2": 2, "k0002": 2} {
+		if n, ok := findN(t, c, id); !ok || n != want {
+			t.Errorf("%s = %d %v, want %d", id, n, ok, want)
+		}
+	}
+	if n, err := c.CountDocuments(ctx, bson.M{}); err != nil || n != 7 {
+		t.Errorf("documents: %d %v, want 7", n, err)
+	}
+	// A number and a string of the same digits are different _ids, as in
+	// FerretDB's index.
+	if _, err := c.InsertMany(ctx, []any{bson.M{"_id": 7}, bson.M{"_id": "7"}}); err != nil {
+		t.Errorf("7 and \"7\": %v", err)
+	}
+	if _, err := c.InsertOne(ctx, bson.M{"_id": 7}); !mongo.IsDuplicateKeyError(err) {
+		t.Errorf("second 7: %v", err)
+	}
+}
+
+// TestIndexerReplacesEarlierIndex: a store an earlier version indexed (its
+// non-unique tat_id_path index beside FerretDB's) gets the unique index,
+// and both others go.
+func TestIndexerReplacesEarlierIndex(t *testing.T) {
+	ctx := context.Background()
+	fe, cl, dir := startFerretEvery(t, time.Hour)
+	c := cl.Database("u3").Collection("c")
+	insertN(t, c, 5)
+	table, _ := idIndexes(t, dir, "u3", "c")
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "u3.sqlite")+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(fmt.Sprintf(`CREATE INDEX %s ON %s (_ferretdb_sjson->'$._id')`, quoteIdent(oldIDIndexPrefix+table), quoteIdent(table))); err != nil {
+		t.Fatal(err)
+	}
+	_, before := idIndexes(t, dir, "u3", "c")
+	if len(before) != 2 || before[oldIDIndexPrefix+table] {
+		t.Fatalf("the earlier version's state: %v", before)
+	}
+	if err := fe.IndexIDs(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, after := idIndexes(t, dir, "u3", "c"); fmt.Sprint(after) != fmt.Sprint(map[string]bool{idIndexPrefix + table: true}) {
+		t.Errorf("after the pass: %v", after)
+	}
+	if p := plan(t, c, "k0004"); !strings.Contains(p, idIndexPrefix) {
+		t.Errorf("plan %q", p)
+	}
+	if _, err := c.InsertOne(ctx, bson.M{"_id": "k0004"}); !mongo.IsDuplicateKeyError(err) {
+		t.Errorf("duplicate after the replacement: %v", err)
+	}
+}
+
+// TestIndexerSwapKeepsIDsUnique: writers race to insert the same _ids into
+// fresh collections while passes swap the indexes under them; every _id is
+// inserted exactly once (there is no moment without a unique index).
+func TestIndexerSwapKeepsIDsUnique(t *testing.T) {
+	ctx := context.Background()
+	fe, cl, dir := startFerretEvery(t, time.Hour)
+	const rounds, writers, ids = 6, 4, 40
+	for r := range rounds {
+		c := cl.Database("u4").Collection(fmt.Sprintf("c%d", r))
+		if err := cl.Database("u4").CreateCollection(ctx, c.Name()); err != nil {
+			t.Fatal(err)
+		}
+		var won [ids]atomic.Int32
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				for i := range ids {
+					_, err := c.InsertOne(ctx, bson.M{"_id": fmt.Sprintf("id%03d", i), "w": w})
+					switch {
+					case err == nil:
+						won[i].Add(1)
+					case !mongo.IsDuplicateKeyError(err):
+						t.Errorf("insert: %v", err)
+					}
+				}
+			}()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			time.Sleep(time.Duration(r) * 2 * time.Millisecond)
+			if err := fe.IndexIDs(ctx); err != nil {
+				t.Errorf("pass: %v", err)
+			}
+		}()
+		close(start)
+		wg.Wait()
+		for i := range ids {
+			if n := won[i].Load(); n != 1 {
+				t.Errorf("round %d: id%03d inserted %d times", r, i, n)
+			}
+		}
+		if n, err := c.CountDocuments(ctx, bson.M{}); err != nil || n != ids {
+			t.Errorf("round %d: %d documents (%v), want %d", r, n, err, ids)
+		}
+		if _, after := idIndexes(t, dir, "u4", c.Name()); len(after) != 1 {
+			t.Errorf("round %d: _id indexes %v", r, after)
+		}
+	}
+}
