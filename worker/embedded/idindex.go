@@ -21,37 +21,41 @@ import (
 // WHERE _ferretdb_sjson->'$._id' = ?. SQLite matches an expression index
 // only to the same expression written the same way, so every lookup, update
 // and delete by _id scans the whole table, decoding each document's JSON
-// (80 to 500 ms per lookup at 20,000 outcomes of 1.5 KB on this
-// machine). idIndexer gives every collection's table a unique index on the
-// expression FerretDB's queries use (named tat_id_unique:<table>), so those
-// become index searches, and drops FerretDB's own (<table>__id_), which no
-// query of FerretDB's uses: two indexes of the same values cost every
-// insert a second JSON extraction and a second b-tree insert (about a
-// seventh of the store's CPU per attest, BenchmarkStoreFloor). The two
-// expressions name the same value (a text right operand of -> is the label
-// $.<text>), so the unique index refuses exactly the documents FerretDB's
-// refused, with the same SQLite error (SQLITE_CONSTRAINT_UNIQUE), which
-// FerretDB reports as a duplicate key (E11000). Both steps are one
-// transaction, the new index made before the old one goes: there is no
-// moment without a unique index on _id. An earlier version's non-unique
-// index (tat_id_path:<table>) goes in the same transaction. The indexes are
-// FerretDB's business otherwise: ours is not in FerretDB's metadata
-// (listIndexes still shows _id_, which FerretDB never drops or remakes),
-// and it goes with its table when the collection is dropped. Decision 0004.
+// (80 to 500 ms per lookup at 20,000 outcomes of 1.5 KB on this machine).
+// idIndexer makes FerretDB's _id index again, under FerretDB's own name
+// (<table>__id_) and unique as before, on the expression FerretDB's queries
+// use, so those become index searches. The two expressions name the same
+// value (a text right operand of -> is the label $.<text>), so the index
+// refuses exactly the documents FerretDB's refused, with the same SQLite
+// error (SQLITE_CONSTRAINT_UNIQUE), which FerretDB reports as a duplicate
+// key (E11000). The drop and the create are one transaction that holds
+// SQLite's write lock from its start: no insert sees the table without a
+// unique _id index. Keeping FerretDB's name keeps what FerretDB does by
+// that name working (its collStats, dbStats and listDatabases find index
+// sizes by it), and no other index can hold it: FerretDB refuses a client
+// index called _id_, and the pass checks that the index of that name is
+// the table's, with FerretDB's expression or ours, before it touches it.
+// Decision 0004.
 
-// idIndexPrefix starts the name of the index idIndexer adds:
-// tat_id_unique:<table>. FerretDB names a client's index <table>_<name>,
-// and its table names have no colon, so no index of FerretDB's can take
-// this name, in any case (SQLite compares index names case-insensitively).
-const idIndexPrefix = "tat_id_unique:"
-
-// oldIDIndexPrefix starts the name of the non-unique index earlier
-// versions added beside FerretDB's; a pass replaces it.
-const oldIDIndexPrefix = "tat_id_path:"
-
-// ferretIDIndexSuffix ends the name of FerretDB's own _id index:
-// <table>_ and the index name _id_.
+// ferretIDIndexSuffix ends the name of FerretDB's _id index: <table>_ and
+// the index name _id_.
 const ferretIDIndexSuffix = "__id_"
+
+// The definitions of the _id index, FerretDB's and the pass's, as SQLite
+// keeps them (sqlite_schema.sql), end with these.
+const (
+	ferretIDExpr = `(_ferretdb_sjson->"_id")`
+	idPathExpr   = `(_ferretdb_sjson->'$._id')`
+)
+
+// Indexes of earlier versions of the indexer, replaced by a pass: the
+// first added a non-unique index on the path beside FerretDB's
+// (tat_id_path:<table>); a build of 2026-12-02 a unique one in its place
+// (tat_id_unique:<table>), under a name of its own.
+const (
+	oldIDIndexPrefix     = "tat_id_path:"
+	interimIDIndexPrefix = "tat_id_unique:"
+)
 
 // idIndexInterval is how often idIndexer looks for tables without the
 // index: a collection made between two looks is scanned on lookups until
@@ -153,29 +157,32 @@ func statDB(path string) (fileState, bool) {
 	return st, true
 }
 
-// indexFile gives the tables of one database file that lack it the unique
-// index (swapIDIndex).
+// indexFile gives each table of one database file that needs it the _id
+// index on FerretDB's query path (fixIDIndex).
 // Its statements run to their end whatever happens to the caller's
 // context (an interrupted query can leave its statement unfinalized and
 // the file open after Close); SQLite's busy timeout bounds them.
 func indexFile(path string) (err error) {
 	ctx := context.Background()
 	// mode=rw: never create a file (FerretDB would list it as a database)
-	// when the database went between the glob and here.
-	u := "file:" + (&url.URL{Path: path}).EscapedPath() + "?mode=rw&_pragma=busy_timeout(10000)"
+	// when the database went between the glob and here. _txlock=immediate:
+	// a transaction takes the write lock when it begins, so what it reads
+	// of the schema holds until it commits.
+	u := "file:" + (&url.URL{Path: path}).EscapedPath() + "?mode=rw&_pragma=busy_timeout(10000)&_txlock=immediate"
 	db, err := sql.Open("sqlite", u)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, db.Close()) }()
 	db.SetMaxOpenConns(1)
-	// The tables without the unique index, or with either index it
-	// replaces.
-	rows, err := db.QueryContext(ctx, `SELECT c.table_name FROM _ferretdb_collections c
-		WHERE NOT EXISTS (SELECT 1 FROM sqlite_schema s WHERE s.type = 'index' AND s.tbl_name = c.table_name
-			AND s.name = '`+idIndexPrefix+`' || c.table_name)
-		OR EXISTS (SELECT 1 FROM sqlite_schema s WHERE s.type = 'index' AND s.tbl_name = c.table_name
-			AND s.name IN ('`+oldIDIndexPrefix+`' || c.table_name, c.table_name || '`+ferretIDIndexSuffix+`'))`)
+	// Read only: which tables have work (fixIDIndex looks again, in its
+	// transaction, before it changes anything).
+	rows, err := db.QueryContext(ctx, `SELECT c.table_name,
+		COALESCE((SELECT s.sql FROM sqlite_schema s WHERE s.type = 'index'
+			AND s.name = c.table_name || '`+ferretIDIndexSuffix+`' COLLATE NOCASE AND s.tbl_name = c.table_name), ''),
+		EXISTS (SELECT 1 FROM sqlite_schema s WHERE s.type = 'index' AND s.tbl_name = c.table_name
+			AND s.name COLLATE NOCASE IN ('`+oldIDIndexPrefix+`' || c.table_name, '`+interimIDIndexPrefix+`' || c.table_name))
+		FROM _ferretdb_collections c`)
 	if err != nil {
 		if strings.Contains(err.Error(), "no such table") {
 			return nil // FerretDB has not made its metadata table yet
@@ -184,29 +191,48 @@ func indexFile(path string) (err error) {
 	}
 	var tables []string
 	for rows.Next() {
-		var t string
-		if err := rows.Scan(&t); err != nil {
+		var t, def string
+		var earlier bool
+		if err := rows.Scan(&t, &def, &earlier); err != nil {
 			rows.Close()
 			return err
 		}
-		tables = append(tables, t)
+		done := strings.HasPrefix(def, "CREATE UNIQUE INDEX ") && strings.HasSuffix(def, idPathExpr)
+		if earlier || (def != "" && !done) {
+			tables = append(tables, t)
+		}
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return err
 	}
 	var first error
 	for _, t := range tables {
-		if err := swapIDIndex(ctx, db, t); err != nil && first == nil && !strings.Contains(err.Error(), "no such table") {
+		if err := fixIDIndex(ctx, db, t); err != nil && first == nil && !strings.Contains(err.Error(), "no such table") {
 			first = fmt.Errorf("index %s: %w", t, err)
 		}
 	}
 	return first
 }
 
-// swapIDIndex makes the unique index of table t and drops the indexes it
-// replaces, in one transaction: the unique index is made first, so the
-// table is never without one (a failure rolls all of it back).
-func swapIDIndex(ctx context.Context, db *sql.DB, t string) (err error) {
+// errIDIndexName: the index named <table>__id_ is not what FerretDB or a
+// pass made for the table; the pass leaves the table alone.
+var errIDIndexName = errors.New("the index named for the table's _id index is not one FerretDB or the indexer made")
+
+// fixIDIndex, in one transaction that holds the write lock from its start
+// (so the table is never seen without a unique _id index, and nothing
+// changes between what it reads and what it does):
+//
+//   - FerretDB's _id index (<table>__id_ on FerretDB's expression) is
+//     dropped and made again, unique, on the path FerretDB's queries use;
+//   - a table without <table>__id_ is left as it is (FerretDB makes the
+//     table, then its index, and its CREATE would fail on a name already
+//     taken), unless an earlier build's unique index stands in its place;
+//   - the earlier builds' indexes of the table go once <table>__id_ is on
+//     the path.
+//
+// An index named <table>__id_ that belongs to another table or has another
+// definition is an error, and nothing is changed.
+func fixIDIndex(ctx context.Context, db *sql.DB, t string) (err error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -216,13 +242,62 @@ func swapIDIndex(ctx context.Context, db *sql.DB, t string) (err error) {
 			_ = tx.Rollback()
 		}
 	}()
-	for _, q := range []string{
-		fmt.Sprintf(`CREATE UNIQUE INDEX IF NOT EXISTS %s ON %s (_ferretdb_sjson->'$._id')`, quoteIdent(idIndexPrefix+t), quoteIdent(t)),
-		fmt.Sprintf(`DROP INDEX IF EXISTS %s`, quoteIdent(t+ferretIDIndexSuffix)),
-		fmt.Sprintf(`DROP INDEX IF EXISTS %s`, quoteIdent(oldIDIndexPrefix+t)),
-	} {
-		if _, err := tx.ExecContext(ctx, q); err != nil {
+	// index returns the table and definition of the index called name
+	// ("" when there is none).
+	index := func(name string) (table, def string, err error) {
+		err = tx.QueryRowContext(ctx, `SELECT tbl_name, COALESCE(sql, '') FROM sqlite_schema
+			WHERE type = 'index' AND name = ? COLLATE NOCASE`, name).Scan(&table, &def)
+		if errors.Is(err, sql.ErrNoRows) {
+			return "", "", nil
+		}
+		return table, def, err
+	}
+	exec := func(q string) error {
+		_, err := tx.ExecContext(ctx, q)
+		return err
+	}
+	idName := t + ferretIDIndexSuffix
+	create := fmt.Sprintf(`CREATE UNIQUE INDEX %s ON %s %s`, quoteIdent(idName), quoteIdent(t), idPathExpr)
+	unique := func(def string) bool { return strings.HasPrefix(def, "CREATE UNIQUE INDEX ") }
+	idTable, idDef, err := index(idName)
+	if err != nil {
+		return err
+	}
+	interimTable, interimDef, err := index(interimIDIndexPrefix + t)
+	if err != nil {
+		return err
+	}
+	switch {
+	case idTable == "" && interimTable == t && unique(interimDef) && strings.HasSuffix(interimDef, idPathExpr):
+		// An earlier build's unique index stands in for FerretDB's.
+		if err := exec(create); err != nil {
 			return err
+		}
+	case idTable == "":
+		return tx.Commit() // FerretDB is still making the collection
+	case idTable != t || !unique(idDef):
+		return fmt.Errorf("%s: %w (table %s: %s)", idName, errIDIndexName, idTable, idDef)
+	case strings.HasSuffix(idDef, idPathExpr):
+		// Done by an earlier pass.
+	case strings.HasSuffix(idDef, ferretIDExpr):
+		if err := exec(`DROP INDEX ` + quoteIdent(idName)); err != nil {
+			return err
+		}
+		if err := exec(create); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("%s: %w (%s)", idName, errIDIndexName, idDef)
+	}
+	for _, name := range []string{oldIDIndexPrefix + t, interimIDIndexPrefix + t} {
+		table, _, err := index(name)
+		if err != nil {
+			return err
+		}
+		if table == t {
+			if err := exec(`DROP INDEX ` + quoteIdent(name)); err != nil {
+				return err
+			}
 		}
 	}
 	return tx.Commit()

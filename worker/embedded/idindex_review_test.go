@@ -205,7 +205,7 @@ func TestIndexerQuotesCollectionNames(t *testing.T) {
 		t.Fatalf("pass: %v", err)
 	}
 	for _, n := range accepted {
-		if p := plan(t, db.Collection(n), "k0001"); !strings.Contains(p, idIndexPrefix) {
+		if p := plan(t, db.Collection(n), "k0001"); !strings.Contains(p, ferretIDIndexSuffix) {
 			t.Errorf("collection %q: plan %q after the pass", n, p)
 		}
 	}
@@ -225,7 +225,7 @@ func TestIndexerLetsCheckpointsFinish(t *testing.T) {
 	c := cl.Database("w").Collection("outcomes")
 	insertN(t, c, 200)
 	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(plan(t, c, "k0001"), idIndexPrefix) {
+	for !strings.Contains(plan(t, c, "k0001"), ferretIDIndexSuffix) {
 		if time.Now().After(deadline) {
 			t.Fatal("not indexed")
 		}
@@ -288,8 +288,12 @@ func TestIndexerReleasesFilesOnStop(t *testing.T) {
 	}
 	before := len(openFDsUnder(t, dir))
 	for round := range 15 {
-		for i := range 50 { // work for the next run's passes
-			if _, err := db.Exec(fmt.Sprintf(`DROP INDEX IF EXISTS "tat_id_unique:c%d_%08x"`, i, i)); err != nil {
+		for i := range 50 { // work for the next run's passes: FerretDB's _id index, as FerretDB makes it
+			tb := fmt.Sprintf("c%d_%08x", i, i)
+			if _, err := db.Exec(fmt.Sprintf(`DROP INDEX IF EXISTS "%s__id_"`, tb)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Exec(fmt.Sprintf(`CREATE UNIQUE INDEX "%s__id_" ON %q (_ferretdb_sjson->"_id")`, tb, tb)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -384,7 +388,7 @@ func TestIndexerCappedAndRenamedCollections(t *testing.T) {
 	if _, err := capped.InsertMany(ctx, docs); err != nil {
 		t.Fatal(err)
 	}
-	if p := plan(t, capped, "m0019"); !strings.Contains(p, idIndexPrefix) {
+	if p := plan(t, capped, "m0019"); !strings.Contains(p, ferretIDIndexSuffix) {
 		t.Errorf("capped: plan %q", p)
 	}
 	if n, ok := findN(t, capped, "m0019"); !ok || n != 119 {
@@ -406,7 +410,7 @@ func TestIndexerCappedAndRenamedCollections(t *testing.T) {
 	if err := after.Indexes().DropAll(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if p := plan(t, after, "k0003"); !strings.Contains(p, idIndexPrefix) {
+	if p := plan(t, after, "k0003"); !strings.Contains(p, ferretIDIndexSuffix) {
 		t.Errorf("renamed, indexes dropped: plan %q", p)
 	}
 	if n, ok := findN(t, after, "k0003"); !ok || n != 3 {

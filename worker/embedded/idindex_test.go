@@ -95,8 +95,8 @@ func TestIndexIDsMakesLookupsIndexSearches(t *testing.T) {
 	if err := fe.IndexIDs(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if p := plan(t, c, "k0007"); !strings.Contains(p, "USING INDEX") || !strings.Contains(p, idIndexPrefix) {
-		t.Fatalf("after the pass the plan is %q; want a search with the %s index", p, idIndexPrefix)
+	if p := plan(t, c, "k0007"); !strings.Contains(p, "USING INDEX") || !strings.Contains(p, ferretIDIndexSuffix) {
+		t.Fatalf("after the pass the plan is %q; want a search with the %s index", p, ferretIDIndexSuffix)
 	}
 	// The same answers as before.
 	if n, ok := findN(t, c, "k0007"); !ok || n != 7 {
@@ -133,7 +133,7 @@ func TestIndexIDsMakesLookupsIndexSearches(t *testing.T) {
 	if err := fe.IndexIDs(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if p := plan(t, c, "k0001"); !strings.Contains(p, idIndexPrefix) {
+	if p := plan(t, c, "k0001"); !strings.Contains(p, ferretIDIndexSuffix) {
 		t.Fatalf("re-made collection: plan %q after the pass", p)
 	}
 
@@ -162,7 +162,7 @@ func TestIndexIDsMakesLookupsIndexSearches(t *testing.T) {
 	if err := fe.IndexIDs(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if p := plan(t, c, "k0002"); !strings.Contains(p, idIndexPrefix) {
+	if p := plan(t, c, "k0002"); !strings.Contains(p, ferretIDIndexSuffix) {
 		t.Fatalf("re-made database: plan %q after the pass", p)
 	}
 
@@ -186,7 +186,7 @@ func TestIndexIDsRunsByItself(t *testing.T) {
 		c := cl.Database(db).Collection("sessions")
 		insertN(t, c, 3)
 		deadline := time.Now().Add(10 * time.Second)
-		for !strings.Contains(plan(t, c, "k0001"), idIndexPrefix) {
+		for !strings.Contains(plan(t, c, "k0001"), ferretIDIndexSuffix) {
 			if time.Now().After(deadline) {
 				t.Fatalf("%s.sessions not indexed within 10 s: %q", db, plan(t, c, "k0001"))
 			}

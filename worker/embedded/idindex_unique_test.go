@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -18,10 +19,11 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// idIndexes returns, for the table of collection coll in database dbName
-// (one SQLite file under dir), the name and uniqueness of every index of
-// the table whose expression is the _id path, and the table's name.
-func idIndexes(t *testing.T, dir, dbName, coll string) (string, map[string]bool) {
+// idIndexes returns the table of collection coll in database dbName (one
+// SQLite file under dir) and, for every index of the table on _id, its
+// name and kind: "ferret" (FerretDB's expression) or "path" (the one
+// FerretDB's queries use), "unique " before it when it is unique.
+func idIndexes(t *testing.T, dir, dbName, coll string) (string, map[string]string) {
 	t.Helper()
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, dbName+".sqlite")+"?mode=ro")
 	if err != nil {
@@ -37,15 +39,25 @@ func idIndexes(t *testing.T, dir, dbName, coll string) (string, map[string]bool)
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	out := map[string]bool{}
+	out := map[string]string{}
 	for rows.Next() {
 		var name, q string
 		if err := rows.Scan(&name, &q); err != nil {
 			t.Fatal(err)
 		}
-		if strings.Contains(q, `"_id"`) || strings.Contains(q, `'$._id'`) {
-			out[name] = strings.HasPrefix(q, "CREATE UNIQUE INDEX")
+		kind := ""
+		switch {
+		case strings.HasSuffix(q, ferretIDExpr):
+			kind = "ferret"
+		case strings.HasSuffix(q, idPathExpr):
+			kind = "path"
+		default:
+			continue
 		}
+		if strings.HasPrefix(q, "CREATE UNIQUE INDEX") {
+			kind = "unique " + kind
+		}
+		out[name] = kind
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
@@ -53,25 +65,34 @@ func idIndexes(t *testing.T, dir, dbName, coll string) (string, map[string]bool)
 	return table, out
 }
 
+// onlyPath is what a pass leaves: FerretDB's _id index, by its name,
+// unique, on the path.
+func onlyPath(table string) string {
+	return fmt.Sprint(map[string]string{table + ferretIDIndexSuffix: "unique path"})
+}
+
 // TestIndexerLeavesOneUniqueIDIndex: after a pass a collection's table has
-// one index on _id, the indexer's, unique; FerretDB's own is gone.
+// one index on _id, under FerretDB's name, unique, on the path FerretDB's
+// queries use; FerretDB's commands that find indexes by that name work.
 func TestIndexerLeavesOneUniqueIDIndex(t *testing.T) {
 	ctx := context.Background()
 	fe, cl, dir := startFerretEvery(t, time.Hour)
 	c := cl.Database("u1").Collection("c")
 	insertN(t, c, 5)
 	table, before := idIndexes(t, dir, "u1", "c")
-	if want := map[string]bool{table + ferretIDIndexSuffix: true}; fmt.Sprint(before) != fmt.Sprint(want) {
+	if want := fmt.Sprint(map[string]string{table + ferretIDIndexSuffix: "unique ferret"}); fmt.Sprint(before) != want {
 		t.Fatalf("FerretDB made %v; the test expects %v (has FerretDB's naming changed?)", before, want)
 	}
 	if err := fe.IndexIDs(ctx); err != nil {
 		t.Fatal(err)
 	}
-	_, after := idIndexes(t, dir, "u1", "c")
-	if want := map[string]bool{idIndexPrefix + table: true}; fmt.Sprint(after) != fmt.Sprint(want) {
-		t.Fatalf("after the pass the _id indexes are %v, want %v", after, want)
+	if _, after := idIndexes(t, dir, "u1", "c"); fmt.Sprint(after) != onlyPath(table) {
+		t.Fatalf("after the pass the _id indexes are %v, want %v", after, onlyPath(table))
 	}
-	// FerretDB still lists its _id index (its metadata is untouched).
+	if p := plan(t, c, "k0003"); !strings.Contains(p, "USING INDEX "+table+ferretIDIndexSuffix) {
+		t.Errorf("plan %q", p)
+	}
+	// FerretDB's metadata is untouched: it lists its _id index.
 	cur, err := c.Indexes().List(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -83,12 +104,31 @@ func TestIndexerLeavesOneUniqueIDIndex(t *testing.T) {
 	if len(idx) != 1 || idx[0]["name"] != "_id_" {
 		t.Errorf("listIndexes: %v", idx)
 	}
+	// FerretDB's stats find the index by its name: with _id_ the
+	// collection's only index, collStats, dbStats and validate answer, and
+	// listDatabases (which asks every database for its stats) lists the
+	// database.
+	var stats struct {
+		IndexSizes map[string]int64 `bson:"indexSizes"`
+	}
+	if err := cl.Database("u1").RunCommand(ctx, bson.D{{Key: "collStats", Value: "c"}}).Decode(&stats); err != nil {
+		t.Errorf("collStats: %v", err)
+	} else if stats.IndexSizes["_id_"] <= 0 {
+		t.Errorf("collStats index sizes %v, want _id_'s", stats.IndexSizes)
+	}
+	if err := cl.Database("u1").RunCommand(ctx, bson.D{{Key: "dbStats", Value: 1}}).Err(); err != nil {
+		t.Errorf("dbStats: %v", err)
+	}
+	if err := cl.Database("u1").RunCommand(ctx, bson.D{{Key: "validate", Value: "c"}}).Err(); err != nil {
+		t.Errorf("validate: %v", err)
+	}
+	names, err := cl.ListDatabaseNames(ctx, bson.M{})
+	if err != nil || !slices.Contains(names, "u1") {
+		t.Errorf("listDatabases: %v %v, want u1 listed", names, err)
+	}
 	// FerretDB's commands that name indexes still work on the table.
 	if _, err := c.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "n", Value: 1}}}); err != nil {
 		t.Errorf("createIndexes: %v", err)
-	}
-	if err := cl.Database("u1").RunCommand(ctx, bson.D{{Key: "collStats", Value: "c"}}).Err(); err != nil {
-		t.Errorf("collStats: %v", err)
 	}
 	if err := c.Indexes().DropAll(ctx); err != nil {
 		t.Errorf("dropIndexes *: %v", err)
@@ -96,7 +136,7 @@ func TestIndexerLeavesOneUniqueIDIndex(t *testing.T) {
 	if err := cl.Database("u1").RunCommand(ctx, bson.D{{Key: "dropIndexes", Value: "c"}, {Key: "index", Value: "_id_"}}).Err(); err == nil {
 		t.Errorf("dropIndexes _id_ was accepted")
 	}
-	if _, after := idIndexes(t, dir, "u1", "c"); fmt.Sprint(after) != fmt.Sprint(map[string]bool{idIndexPrefix + table: true}) {
+	if _, after := idIndexes(t, dir, "u1", "c"); fmt.Sprint(after) != onlyPath(table) {
 		t.Errorf("after FerretDB's index commands: %v", after)
 	}
 	if _, err := c.InsertOne(ctx, bson.M{"_id": "k0001"}); !mongo.IsDuplicateKeyError(err) {
@@ -117,7 +157,7 @@ func TestIndexerUniqueIndexRefusesDuplicates(t *testing.T) {
 	if err := fe.IndexIDs(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, ids := idIndexes(t, dir, "u2", "c"); len(ids) != 1 {
+	if table, ids := idIndexes(t, dir, "u2", "c"); fmt.Sprint(ids) != onlyPath(table) {
 		t.Fatalf("_id indexes %v", ids)
 	}
 	for _, id := range []any{"k0003", "k0000"} {
@@ -158,38 +198,103 @@ func TestIndexerUniqueIndexRefusesDuplicates(t *testing.T) {
 	}
 }
 
-// TestIndexerReplacesEarlierIndex: a store an earlier version indexed (its
-// non-unique tat_id_path index beside FerretDB's) gets the unique index,
-// and both others go.
-func TestIndexerReplacesEarlierIndex(t *testing.T) {
+// TestIndexerReplacesEarlierIndexes: a store an earlier build indexed (a
+// non-unique tat_id_path index beside FerretDB's; or a unique
+// tat_id_unique index in place of FerretDB's) ends as any other: one
+// unique index on the path under FerretDB's name.
+func TestIndexerReplacesEarlierIndexes(t *testing.T) {
 	ctx := context.Background()
 	fe, cl, dir := startFerretEvery(t, time.Hour)
-	c := cl.Database("u3").Collection("c")
-	insertN(t, c, 5)
-	table, _ := idIndexes(t, dir, "u3", "c")
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "u3.sqlite")+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if _, err := db.Exec(fmt.Sprintf(`CREATE INDEX %s ON %s (_ferretdb_sjson->'$._id')`, quoteIdent(oldIDIndexPrefix+table), quoteIdent(table))); err != nil {
+	for _, tc := range []struct {
+		coll, want string
+		build      func(table string) []string
+	}{
+		{"first", "map[%[1]s__id_:unique ferret tat_id_path:%[1]s:path]", func(tb string) []string {
+			return []string{fmt.Sprintf(`CREATE INDEX %s ON %s (_ferretdb_sjson->'$._id')`, quoteIdent(oldIDIndexPrefix+tb), quoteIdent(tb))}
+		}},
+		{"interim", "map[tat_id_unique:%[1]s:unique path]", func(tb string) []string {
+			return []string{
+				fmt.Sprintf(`CREATE UNIQUE INDEX %s ON %s (_ferretdb_sjson->'$._id')`, quoteIdent(interimIDIndexPrefix+tb), quoteIdent(tb)),
+				fmt.Sprintf(`DROP INDEX %s`, quoteIdent(tb+ferretIDIndexSuffix)),
+			}
+		}},
+	} {
+		c := cl.Database("u3").Collection(tc.coll)
+		insertN(t, c, 5)
+		table, _ := idIndexes(t, dir, "u3", tc.coll)
+		for _, q := range tc.build(table) {
+			if _, err := db.Exec(q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, before := idIndexes(t, dir, "u3", tc.coll); fmt.Sprint(before) != fmt.Sprintf(tc.want, table) {
+			t.Fatalf("%s: the earlier build's state: %v", tc.coll, before)
+		}
+		if err := fe.IndexIDs(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, after := idIndexes(t, dir, "u3", tc.coll); fmt.Sprint(after) != onlyPath(table) {
+			t.Errorf("%s: after the pass: %v", tc.coll, after)
+		}
+		if p := plan(t, c, "k0004"); !strings.Contains(p, "USING INDEX "+table+ferretIDIndexSuffix) {
+			t.Errorf("%s: plan %q", tc.coll, p)
+		}
+		if _, err := c.InsertOne(ctx, bson.M{"_id": "k0004"}); !mongo.IsDuplicateKeyError(err) {
+			t.Errorf("%s: duplicate after the replacement: %v", tc.coll, err)
+		}
+	}
+}
+
+// TestIndexerLeavesForeignIndexAlone: an index that holds the name of a
+// table's _id index but is not FerretDB's or the pass's (another
+// expression, or the path without uniqueness) makes the pass fail for that
+// table and change nothing.
+func TestIndexerLeavesForeignIndexAlone(t *testing.T) {
+	ctx := context.Background()
+	fe, cl, dir := startFerretEvery(t, time.Hour)
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "u5.sqlite")+"?_pragma=busy_timeout(10000)")
+	if err != nil {
 		t.Fatal(err)
 	}
-	_, before := idIndexes(t, dir, "u3", "c")
-	if len(before) != 2 || before[oldIDIndexPrefix+table] {
-		t.Fatalf("the earlier version's state: %v", before)
-	}
-	if err := fe.IndexIDs(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, after := idIndexes(t, dir, "u3", "c"); fmt.Sprint(after) != fmt.Sprint(map[string]bool{idIndexPrefix + table: true}) {
-		t.Errorf("after the pass: %v", after)
-	}
-	if p := plan(t, c, "k0004"); !strings.Contains(p, idIndexPrefix) {
-		t.Errorf("plan %q", p)
-	}
-	if _, err := c.InsertOne(ctx, bson.M{"_id": "k0004"}); !mongo.IsDuplicateKeyError(err) {
-		t.Errorf("duplicate after the replacement: %v", err)
+	defer db.Close()
+	for i, def := range []struct{ expr, kind string }{
+		{`(_ferretdb_sjson->'n')`, ""},
+		{idPathExpr, "path"},
+	} {
+		coll := fmt.Sprintf("c%d", i)
+		c := cl.Database("u5").Collection(coll)
+		insertN(t, c, 3)
+		table, _ := idIndexes(t, dir, "u5", coll)
+		for _, q := range []string{
+			fmt.Sprintf(`CREATE UNIQUE INDEX %s ON %s (_ferretdb_sjson->"_id")`, quoteIdent("keep_"+table), quoteIdent(table)),
+			fmt.Sprintf(`DROP INDEX %s`, quoteIdent(table+ferretIDIndexSuffix)),
+			fmt.Sprintf(`CREATE INDEX %s ON %s %s`, quoteIdent(table+ferretIDIndexSuffix), quoteIdent(table), def.expr),
+		} {
+			if _, err := db.Exec(q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := fe.IndexIDs(ctx); !errors.Is(err, errIDIndexName) {
+			t.Errorf("%s: pass: %v, want errIDIndexName", def.expr, err)
+		}
+		want := map[string]string{"keep_" + table: "unique ferret"}
+		if def.kind != "" {
+			want[table+ferretIDIndexSuffix] = def.kind
+		}
+		if _, after := idIndexes(t, dir, "u5", coll); fmt.Sprint(after) != fmt.Sprint(want) {
+			t.Errorf("%s: after the pass: %v, want %v untouched", def.expr, after, want)
+		}
+		if _, err := c.InsertOne(ctx, bson.M{"_id": "k0001"}); !mongo.IsDuplicateKeyError(err) {
+			t.Errorf("%s: duplicate: %v", def.expr, err)
+		}
+		if _, err := db.Exec(fmt.Sprintf(`DROP INDEX %s`, quoteIdent(table+ferretIDIndexSuffix))); err != nil {
+			t.Fatal(err) // the next case's pass sees only its own
+		}
 	}
 }
 
@@ -243,7 +348,7 @@ func TestIndexerSwapKeepsIDsUnique(t *testing.T) {
 		if n, err := c.CountDocuments(ctx, bson.M{}); err != nil || n != ids {
 			t.Errorf("round %d: %d documents (%v), want %d", r, n, err, ids)
 		}
-		if _, after := idIndexes(t, dir, "u4", c.Name()); len(after) != 1 {
+		if table, after := idIndexes(t, dir, "u4", c.Name()); fmt.Sprint(after) != onlyPath(table) {
 			t.Errorf("round %d: _id indexes %v", r, after)
 		}
 	}
