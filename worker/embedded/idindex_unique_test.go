@@ -144,9 +144,9 @@ func TestIndexerLeavesOneUniqueIDIndex(t *testing.T) {
 	}
 }
 
-// TestIndexerUniqueIndexRefusesDuplicates: with only the indexer's index
-// left, a second document with an _id is refused as FerretDB's index
-// refused it: a duplicate key error for insertOne, and for an unordered
+// TestIndexerUniqueIndexRefusesDuplicates: with the _id index made again
+// on the path, a second document with an _id is refused as FerretDB's own
+// index refused it: a duplicate key error for insertOne, and for an unordered
 // insertMany a write error at the duplicate's index alone, the others
 // inserted. The store's correctness rests on this answer.
 func TestIndexerUniqueIndexRefusesDuplicates(t *testing.T) {
