@@ -416,15 +416,7 @@ func TestIndexerCappedAndRenamedCollections(t *testing.T) {
 	if n, ok := findN(t, after, "k0003"); !ok || n != 3 {
 		t.Errorf("renamed: k0003 = %d %v", n, ok)
 	}
-	cur, err := after.Indexes().List(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var idx []bson.M
-	if err := cur.All(ctx, &idx); err != nil {
-		t.Fatal(err)
-	}
-	if len(idx) != 1 {
+	if idx := listIndexes(t, after); len(idx) != 1 {
 		t.Errorf("listIndexes after dropIndexes: %v", idx)
 	}
 }

@@ -56,6 +56,21 @@ func plan(t *testing.T, c *mongo.Collection, id string) string {
 	return strings.Join(res.QueryPlanner.Plan, "; ")
 }
 
+// listIndexes returns what FerretDB's listIndexes answers for c.
+func listIndexes(t *testing.T, c *mongo.Collection) []bson.M {
+	t.Helper()
+	ctx := context.Background()
+	cur, err := c.Indexes().List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idx []bson.M
+	if err := cur.All(ctx, &idx); err != nil {
+		t.Fatal(err)
+	}
+	return idx
+}
+
 func insertN(t *testing.T, c *mongo.Collection, n int) {
 	t.Helper()
 	docs := make([]any, n)
@@ -167,15 +182,7 @@ func TestIndexIDsMakesLookupsIndexSearches(t *testing.T) {
 	}
 
 	// listIndexes shows FerretDB's own indexes only.
-	cur, err := c.Indexes().List(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var idx []bson.M
-	if err := cur.All(ctx, &idx); err != nil {
-		t.Fatal(err)
-	}
-	if len(idx) != 1 || idx[0]["name"] != "_id_" {
+	if idx := listIndexes(t, c); len(idx) != 1 || idx[0]["name"] != "_id_" {
 		t.Fatalf("listIndexes: %v", idx)
 	}
 }

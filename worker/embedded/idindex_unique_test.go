@@ -93,15 +93,7 @@ func TestIndexerLeavesOneUniqueIDIndex(t *testing.T) {
 		t.Errorf("plan %q", p)
 	}
 	// FerretDB's metadata is untouched: it lists its _id index.
-	cur, err := c.Indexes().List(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var idx []bson.M
-	if err := cur.All(ctx, &idx); err != nil {
-		t.Fatal(err)
-	}
-	if len(idx) != 1 || idx[0]["name"] != "_id_" {
+	if idx := listIndexes(t, c); len(idx) != 1 || idx[0]["name"] != "_id_" {
 		t.Errorf("listIndexes: %v", idx)
 	}
 	// FerretDB's stats find the index by its name: with _id_ the
