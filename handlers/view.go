@@ -1,9 +1,12 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
+	"runtime"
 	"sync"
 	"time"
 
@@ -16,23 +19,42 @@ import (
 // and from the worker's own writes as it makes them. Changes apply only when
 // their version (revision) is newer, so replays and races are harmless.
 //
-// Users and sessions are held as compact records (viewrec.go), decoded into
-// domain values under the read lock when asked for; each lookup key (user
-// id, matching email, session id, session token hash) has one index entry,
-// pointing at the record.
+// Users and sessions are held as compact records (viewrec.go) outside the
+// Go heap (viewmem.go), decoded into domain values under the read lock when
+// asked for; each lookup key (user id, matching email, session id, session
+// token hash, and a session's user id) has one index entry, naming the
+// record's slot.
 type View struct {
 	mu       sync.RWMutex
 	changed  *sync.Cond
 	seq      uint64
 	profiles map[string]profileEntry
-	users    map[string]*userRec
-	byEmail  map[string]*userRec
-	sessions map[string]*sessionRec
-	byToken  map[tokenKey]*sessionRec
-	byUser   map[string]map[string]struct{} // user id -> its session ids
-	syms     symtab
-	strs     interner
-	tokenOf  func(sessionID string) string
+	*viewData
+	syms    symtab
+	buf     []byte // scratch for encoding a record, under the write lock
+	seed    maphash.Seed
+	tokenOf func(sessionID string) string
+}
+
+// viewData is what the view holds outside the Go heap (viewmem.go):
+// records, and the indexes to them by key.
+type viewData struct {
+	o              offheap
+	users          recs
+	sessions       recs
+	userByID       index
+	userByEmail    index // by each address's matching form
+	sessionByID    index
+	sessionByToken index // by the SHA-256 of the session token
+	sessionsByUser index // by user id; several sessions each
+}
+
+func (d *viewData) release() {
+	d.users.release()
+	d.sessions.release()
+	for _, x := range []*index{&d.userByID, &d.userByEmail, &d.sessionByID, &d.sessionByToken, &d.sessionsByUser} {
+		x.release()
+	}
 }
 
 type profileEntry struct {
@@ -43,20 +65,56 @@ type profileEntry struct {
 // NewView returns an empty view. tokenOf derives a session's token, so the
 // view can index sessions by token hash.
 func NewView(tokenOf func(sessionID string) string) *View {
+	d := &viewData{}
+	d.users, d.sessions = newRecs(&d.o), newRecs(&d.o)
+	for _, x := range []*index{&d.userByID, &d.userByEmail, &d.sessionByID, &d.sessionByToken, &d.sessionsByUser} {
+		x.o = &d.o
+	}
 	v := &View{
 		profiles: map[string]profileEntry{},
-		users:    map[string]*userRec{},
-		byEmail:  map[string]*userRec{},
-		sessions: map[string]*sessionRec{},
-		byToken:  map[tokenKey]*sessionRec{},
-		byUser:   map[string]map[string]struct{}{},
+		viewData: d,
 		syms:     newSymtab(),
-		strs:     interner{m: map[string]string{}},
+		seed:     maphash.MakeSeed(),
 		tokenOf:  tokenOf,
 	}
 	v.changed = sync.NewCond(&v.mu)
+	// The mapped memory goes back when the view is collected (a worker's
+	// lives as long as the process; tests make many).
+	runtime.AddCleanup(v, (*viewData).release, d)
 	return v
 }
+
+// OffHeapBytes is how much memory the view has mapped outside the Go heap.
+func (v *View) OffHeapBytes() int {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.o.mapped
+}
+
+func (v *View) hash(s string) uint64      { return maphash.String(v.seed, s) }
+func (v *View) hashBytes(b []byte) uint64 { return maphash.Bytes(v.seed, b) }
+
+// userSlot finds the record of user id.
+func (v *View) userSlot(id string) (uint32, bool) {
+	return v.userByID.find(v.hash(id), func(s uint32) bool { return string(userIDOf(v.users.get(s))) == id })
+}
+
+// emailOwner finds the user record that byEmail gives for key.
+func (v *View) emailOwner(h uint64, key []byte) (uint32, bool) {
+	return v.userByEmail.find(h, func(s uint32) bool {
+		found := false
+		emailKeys(v.users.get(s), func(k []byte) { found = found || bytes.Equal(k, key) })
+		return found
+	})
+}
+
+// sessionSlot finds the record of session id.
+func (v *View) sessionSlot(id string) (uint32, bool) {
+	return v.sessionByID.find(v.hash(id), func(s uint32) bool { return string(sessionIDOf(v.sessions.get(s))) == id })
+}
+
+// tokenHash is the by-token index's hash of a token key prefix.
+func (v *View) tokenHash(prefix []byte) uint64 { return v.hashBytes(prefix) }
 
 // Profile returns a live profile.
 func (v *View) Profile(id string) (domain.Profile, bool) {
@@ -92,44 +150,46 @@ func (v *View) Profiles() []domain.Profile {
 func (v *View) User(id string) (domain.User, bool) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	e, ok := v.users[id]
+	slot, ok := v.userSlot(id)
 	if !ok {
 		return domain.User{}, false
 	}
-	return v.user(e), !e.deleted
+	p := v.users.get(slot)
+	return v.user(p), !userDeleted(p)
 }
 
 // UserVersion returns the stored version of a user, deleted or not.
 func (v *View) UserVersion(id string) (version int64, created time.Time, live bool) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	e, ok := v.users[id]
+	slot, ok := v.userSlot(id)
 	if !ok {
 		return 0, time.Time{}, false
 	}
-	return e.version, e.created.time(), !e.deleted
+	p := v.users.get(slot)
+	return userVersion(p), userCreated(p).time(), !userDeleted(p)
 }
 
 // UserByEmail returns the live user holding a normalized address.
 func (v *View) UserByEmail(email string) (domain.User, bool) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	e, ok := v.byEmail[email]
+	slot, ok := v.emailOwner(v.hash(email), []byte(email))
 	if !ok {
 		return domain.User{}, false
 	}
-	return v.user(e), !e.deleted
+	return v.user(v.users.get(slot)), true
 }
 
 // Session returns a session by id (active or not).
 func (v *View) Session(id string) (domain.SessionState, bool) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	r, ok := v.sessions[id]
+	slot, ok := v.sessionSlot(id)
 	if !ok {
 		return domain.SessionState{}, false
 	}
-	return v.state(r), true
+	return v.state(v.sessions.get(slot)), true
 }
 
 // SessionByToken returns the session a session token names.
@@ -137,11 +197,14 @@ func (v *View) SessionByToken(token string) (domain.SessionState, bool) {
 	k := keyOfToken(token)
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	r, ok := v.byToken[k]
+	prefix := k[:tokenPrefix]
+	slot, ok := v.sessionByToken.find(v.tokenHash(prefix), func(s uint32) bool {
+		return bytes.Equal(sessionTokenPrefix(v.sessions.get(s)), prefix)
+	})
 	if !ok {
 		return domain.SessionState{}, false
 	}
-	return v.state(r), true
+	return v.state(v.sessions.get(slot)), true
 }
 
 // PutProfile applies a profile state if it is newer than the one held.
@@ -158,47 +221,37 @@ func (v *View) PutProfile(p domain.Profile, deleted bool) {
 func (v *View) PutUser(u domain.User, deleted bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	cur, ok := v.users[u.UserID]
+	slot, ok := v.userSlot(u.UserID)
 	if ok {
-		if cur.version >= u.Version {
+		cur := v.users.get(slot)
+		if userVersion(cur) >= u.Version {
 			return
 		}
-		cur.addresses(func(e string) {
-			if k, ok := emailKey(e); ok && v.byEmail[k] == cur {
-				delete(v.byEmail, k)
-			}
-		})
-	}
-	r := v.packUser(u, deleted)
-	if ok {
-		// Updated in place (under the write lock): the indexes and the
-		// sessions keep pointing at it.
-		r.id = cur.id
-		*cur = *r
-		r = cur
+		// The addresses it held lead to it no more (those that another
+		// user took since lead to that one).
+		emailKeys(cur, func(k []byte) { v.userByEmail.del(v.hashBytes(k), slot) })
+		v.users.replace(slot, v.packUser(u, deleted))
 	} else {
-		v.users[r.id] = r
+		slot = v.users.add(v.packUser(u, deleted))
+		v.userByID.add(v.hash(u.UserID), slot)
 	}
-	if !deleted {
-		r.addresses(func(e string) {
-			if k, ok := emailKey(e); ok {
-				v.byEmail[k] = r
-			}
-		})
+	if deleted {
+		return
 	}
+	// Each address leads to this user, and to no other that held it.
+	emailKeys(v.users.get(slot), func(k []byte) {
+		h := v.hashBytes(k)
+		if other, ok := v.emailOwner(h, k); ok {
+			v.userByEmail.del(h, other)
+		}
+		v.userByEmail.add(h, slot)
+	})
 }
 
-// emailKey is an address's matching form; when that is the address itself
-// (lower case ASCII), the same string, so the index shares the record's.
+// emailKey is an address's matching form: what byEmail is keyed by.
 func emailKey(email string) (string, bool) {
 	k, err := domain.NormalizeEmail(email)
-	if err != nil {
-		return "", false
-	}
-	if k == email {
-		return email, true
-	}
-	return k, true
+	return k, err == nil
 }
 
 // PutSession applies a session state if its revision is newer.
@@ -210,19 +263,25 @@ func (v *View) putSession(st domain.SessionState, claims []byte) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	id := st.Session.SessionID
-	cur, ok := v.sessions[id]
-	if ok && cur.revision >= st.Revision {
+	slot, ok := v.sessionSlot(id)
+	if !ok {
+		slot = v.sessions.add(v.packSession(st, claims, nil))
+		v.sessionByID.add(v.hash(id), slot)
+		v.sessionByToken.add(v.tokenHash(sessionTokenPrefix(v.sessions.get(slot))), slot)
+		v.sessionsByUser.add(v.hash(st.Session.UserID), slot)
 		return
 	}
-	r := v.packSession(st, claims)
-	if ok {
-		r.id = cur.id
-		*cur = *r // in place: the by-token entry keeps pointing at it
+	cur := v.sessions.get(slot)
+	if sessionRevision(cur) >= st.Revision {
 		return
 	}
-	v.sessions[r.id] = r
-	v.byToken[keyOfToken(v.tokenOf(id))] = r
-	v.indexUserSession(r.userID, r.id)
+	// A session never changes user; if a state said otherwise, the
+	// by-user index follows it rather than keep a stale entry.
+	if uid, _ := v.sessionUserOf(cur); string(uid) != st.Session.UserID {
+		v.sessionsByUser.del(v.hashBytes(uid), slot)
+		v.sessionsByUser.add(v.hash(st.Session.UserID), slot)
+	}
+	v.sessions.replace(slot, v.packSession(st, claims, sessionTokenPrefix(cur)))
 }
 
 // holdsActive reports whether the view holds session id at revision rev
@@ -230,25 +289,35 @@ func (v *View) putSession(st domain.SessionState, claims []byte) {
 func (v *View) holdsActive(id string, rev int64, now time.Time) bool {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	r, ok := v.sessions[id]
-	return ok && r.revision == rev && !r.revoked && now.Before(r.expires.time())
+	slot, ok := v.sessionSlot(id)
+	if !ok {
+		return false
+	}
+	p := v.sessions.get(slot)
+	return sessionRevision(p) == rev && !sessionRevoked(p) && now.Before(sessionExpires(p).time())
 }
 
 // Sweep forgets sessions that ended before cutoff.
 func (v *View) Sweep(cutoff time.Time) int {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	n := 0
 	end := toStamp(cutoff)
-	for id, r := range v.sessions {
-		if r.expires < end {
-			delete(v.sessions, id)
-			delete(v.byToken, keyOfToken(v.tokenOf(id)))
-			v.unindexUserSession(r.userID, id)
-			n++
+	var ended []uint32
+	v.sessions.each(func(slot uint32, p []byte) bool {
+		if sessionExpires(p) < end {
+			ended = append(ended, slot)
 		}
+		return true
+	})
+	for _, slot := range ended {
+		p := v.sessions.get(slot)
+		uid, _ := v.sessionUserOf(p)
+		v.sessionByID.del(v.hashBytes(sessionIDOf(p)), slot)
+		v.sessionByToken.del(v.tokenHash(sessionTokenPrefix(p)), slot)
+		v.sessionsByUser.del(v.hashBytes(uid), slot)
+		v.sessions.remove(slot)
 	}
-	return n
+	return len(ended)
 }
 
 // Counts returns how many profiles, users and sessions are held (for
@@ -256,7 +325,7 @@ func (v *View) Sweep(cutoff time.Time) int {
 func (v *View) Counts() (profiles, users, sessions int) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	return len(v.profiles), len(v.users), len(v.sessions)
+	return len(v.profiles), v.users.live, v.sessions.live
 }
 
 // ApplyEvent applies one event read from the events stream at seq. Events
@@ -370,8 +439,8 @@ func (v *View) holdsSession(data json.RawMessage) bool {
 	}
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	cur, ok := v.sessions[d.Session.SessionID]
-	return ok && cur.revision >= d.SessionRevision
+	slot, ok := v.sessionSlot(d.Session.SessionID)
+	return ok && sessionRevision(v.sessions.get(slot)) >= d.SessionRevision
 }
 
 // holdsUser is holdsSession for user events.
@@ -387,6 +456,6 @@ func (v *View) holdsUser(data json.RawMessage) bool {
 	}
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	cur, ok := v.users[d.User.UserID]
-	return ok && cur.version >= d.User.Version
+	slot, ok := v.userSlot(d.User.UserID)
+	return ok && userVersion(v.users.get(slot)) >= d.User.Version
 }

@@ -11,39 +11,24 @@ import (
 // The view's read side for the reads service and for ending a user's
 // sessions: pages in id order, and a user's sessions by index.
 
-// indexUserSession records that session id belongs to userID (a session
-// never changes user). Called with v.mu held.
-func (v *View) indexUserSession(userID, id string) {
-	ids := v.byUser[userID]
-	if ids == nil {
-		ids = map[string]struct{}{}
-		v.byUser[userID] = ids
-	}
-	ids[id] = struct{}{}
-}
-
-// unindexUserSession forgets a swept session. Called with v.mu held.
-func (v *View) unindexUserSession(userID, id string) {
-	ids := v.byUser[userID]
-	delete(ids, id)
-	if len(ids) == 0 {
-		delete(v.byUser, userID)
-	}
-}
-
 // SessionsOfUser returns every session the view holds for userID (active
 // or not), in session id order.
 func (v *View) SessionsOfUser(userID string) []domain.SessionState {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	ids := v.byUser[userID]
-	out := make([]domain.SessionState, 0, len(ids))
-	for id := range ids {
-		out = append(out, v.state(v.sessions[id]))
-	}
+	var out []domain.SessionState
+	v.sessionsByUser.all(v.hash(userID), func(s uint32) {
+		p := v.sessions.get(s)
+		if uid, _ := v.sessionUserOf(p); string(uid) == userID {
+			out = append(out, v.state(p))
+		}
+	})
 	slices.SortFunc(out, func(a, b domain.SessionState) int {
 		return cmp.Compare(a.Session.SessionID, b.Session.SessionID)
 	})
+	if out == nil {
+		out = []domain.SessionState{}
+	}
 	return out
 }
 
@@ -53,7 +38,13 @@ func (v *View) SessionsOfUser(userID string) []domain.SessionState {
 func (v *View) ProfilesPage(after string, limit int) ([]domain.Profile, bool) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	ids := smallestAfter(v.profiles, after, limit+1, func(e profileEntry) bool { return !e.deleted })
+	ids := smallestAfter(after, limit+1, func(yield func([]byte)) {
+		for id, e := range v.profiles {
+			if !e.deleted {
+				yield([]byte(id))
+			}
+		}
+	})
 	more := len(ids) > limit
 	if more {
 		ids = ids[:limit]
@@ -70,38 +61,46 @@ func (v *View) ProfilesPage(after string, limit int) ([]domain.Profile, bool) {
 func (v *View) UsersPage(after string, limit int) ([]domain.User, bool) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	ids := smallestAfter(v.users, after, limit+1, func(e *userRec) bool { return !e.deleted })
+	ids := smallestAfter(after, limit+1, func(yield func([]byte)) {
+		v.users.each(func(_ uint32, p []byte) bool {
+			if !userDeleted(p) {
+				yield(userIDOf(p))
+			}
+			return true
+		})
+	})
 	more := len(ids) > limit
 	if more {
 		ids = ids[:limit]
 	}
 	out := make([]domain.User, len(ids))
 	for i, id := range ids {
-		out[i] = v.user(v.users[id])
+		slot, _ := v.userSlot(id)
+		out[i] = v.user(v.users.get(slot))
 	}
 	return out, more
 }
 
-// smallestAfter returns, in order, the n smallest keys of m above after
-// whose value keep accepts. It holds at most n keys at a time (a bounded
-// max-heap), so a page costs O(len(m) log n) and O(n) memory whatever the
-// size of the view.
-func smallestAfter[V any](m map[string]V, after string, n int, keep func(V) bool) []string {
+// smallestAfter returns, in order, the n smallest of the keys each gives
+// that sort above after (a key given may alias memory that changes after
+// the call: what is kept is copied). It holds at most n keys at a time (a
+// bounded max-heap), so a page costs O(keys log n) and O(n) memory
+// whatever the size of the view.
+func smallestAfter(after string, n int, each func(yield func(k []byte))) []string {
 	if n <= 0 {
 		return nil
 	}
 	h := &maxHeap{}
-	for k, val := range m {
-		if k <= after || !keep(val) {
-			continue
-		}
-		if h.Len() < n {
-			heap.Push(h, k)
-		} else if k < (*h)[0] {
-			(*h)[0] = k
+	each(func(k []byte) {
+		switch {
+		case string(k) <= after:
+		case h.Len() < n:
+			heap.Push(h, string(k))
+		case string(k) < (*h)[0]:
+			(*h)[0] = string(k)
 			heap.Fix(h, 0)
 		}
-	}
+	})
 	out := []string(*h)
 	slices.Sort(out)
 	return out
