@@ -118,10 +118,21 @@ func (rs *recs) add(p []byte) uint32 {
 }
 
 // replace stores p as the record in slot, which holds one.
+//
+// The old bytes are counted dead, and the slot names none, before the new
+// record is written: writing may roll the current chunk over and reclaim
+// it, and the old bytes are most often there (a record changed again and
+// again fills the chunk with its own dead copies). Were the slot still
+// naming them, the reclaim would move them as live and unmap (or reuse)
+// their chunk, and dropping them after would read what is no longer
+// theirs.
 func (rs *recs) replace(slot uint32, p []byte) {
-	old := rs.ref(slot)
+	c := rs.kill(rs.ref(slot))
+	rs.setRef(slot, 0)
 	rs.setRef(slot, rs.write(slot, p))
-	rs.drop(old)
+	if c != rs.cur {
+		rs.reclaim(c)
+	}
 }
 
 // remove forgets the record in slot and frees the slot.
@@ -193,12 +204,17 @@ func (rs *recs) newChunk(size int) {
 // drop marks a record's old bytes dead and reclaims their chunk when it
 // is mostly dead.
 func (rs *recs) drop(r uint64) {
+	if c := rs.kill(r); c != rs.cur {
+		rs.reclaim(c)
+	}
+}
+
+// kill marks a record's bytes dead and returns their chunk.
+func (rs *recs) kill(r uint64) int {
 	c, off := splitref(r)
 	ch := &rs.chunks[c]
 	ch.live -= recHeader + int(le.Uint32(ch.b[off:]))
-	if c != rs.cur {
-		rs.reclaim(c)
-	}
+	return c
 }
 
 // reclaim unmaps chunk c (not the current one) when nothing in it is
@@ -207,8 +223,8 @@ func (rs *recs) drop(r uint64) {
 // one change is bounded by a chunk.
 func (rs *recs) reclaim(c int) {
 	ch := &rs.chunks[c]
-	if ch.live > 0 && 4*ch.live >= ch.used {
-		return
+	if ch.b == nil || ch.live > 0 && 4*ch.live >= ch.used {
+		return // unmapped already (and spare), or mostly live
 	}
 	for off := 0; ch.live > 0 && off < ch.used; {
 		n := int(le.Uint32(ch.b[off:]))
