@@ -22,8 +22,8 @@ import (
 // Users and sessions are held as compact records (viewrec.go) outside the
 // Go heap (viewmem.go), decoded into domain values under the read lock when
 // asked for; each lookup key (user id, matching email, session id, session
-// token hash, and a session's user id) has one index entry, naming the
-// record's slot.
+// token hash) has one index entry, naming the record's slot, and a user's
+// sessions are a list whose first the by-user index names.
 type View struct {
 	mu       sync.RWMutex
 	changed  *sync.Cond
@@ -46,12 +46,14 @@ type viewData struct {
 	userByEmail    index // by each address's matching form
 	sessionByID    index
 	sessionByToken index // by the SHA-256 of the session token
-	sessionsByUser index // by user id; several sessions each
+	sessionsByUser index // by user id: the first of the user's sessions
+	userSessions   chain // the rest of them, linked from the first
 }
 
 func (d *viewData) release() {
 	d.users.release()
 	d.sessions.release()
+	d.userSessions.release()
 	for _, x := range []*index{&d.userByID, &d.userByEmail, &d.sessionByID, &d.sessionByToken, &d.sessionsByUser} {
 		x.release()
 	}
@@ -67,6 +69,7 @@ type profileEntry struct {
 func NewView(tokenOf func(sessionID string) string) *View {
 	d := &viewData{}
 	d.users, d.sessions = newRecs(&d.o), newRecs(&d.o)
+	d.userSessions.o = &d.o
 	for _, x := range []*index{&d.userByID, &d.userByEmail, &d.sessionByID, &d.sessionByToken, &d.sessionsByUser} {
 		x.o = &d.o
 	}
@@ -111,6 +114,41 @@ func (v *View) emailOwner(h uint64, key []byte) (uint32, bool) {
 // sessionSlot finds the record of session id.
 func (v *View) sessionSlot(id string) (uint32, bool) {
 	return v.sessionByID.find(v.hash(id), func(s uint32) bool { return string(sessionIDOf(v.sessions.get(s))) == id })
+}
+
+// firstSession finds the session the by-user index names for user uid.
+func (v *View) firstSession(h uint64, uid string) (uint32, bool) {
+	return v.sessionsByUser.find(h, func(s uint32) bool {
+		u, _ := v.sessionUserOf(v.sessions.get(s))
+		return string(u) == uid
+	})
+}
+
+// linkUserSession puts session slot, in no user's list, in user uid's.
+func (v *View) linkUserSession(slot uint32, uid string) {
+	v.userSessions.fit(v.sessions.nslots)
+	h := v.hash(uid)
+	if first, ok := v.firstSession(h, uid); ok {
+		v.userSessions.insertAfter(first, slot)
+		return
+	}
+	v.userSessions.setNext(slot, none)
+	v.userSessions.setPrev(slot, none)
+	v.sessionsByUser.add(h, slot)
+}
+
+// unlinkUserSession takes session slot out of its user's list (uid, the
+// user's id, may alias the records: it is read before anything changes).
+func (v *View) unlinkUserSession(slot uint32, uid []byte) {
+	first := v.userSessions.prev(slot) == none
+	next := v.userSessions.unlink(slot)
+	if first {
+		h := v.hashBytes(uid)
+		v.sessionsByUser.del(h, slot)
+		if next != none {
+			v.sessionsByUser.add(h, next)
+		}
+	}
 }
 
 // tokenHash is the by-token index's hash of a token key prefix.
@@ -268,7 +306,7 @@ func (v *View) putSession(st domain.SessionState, claims []byte) {
 		slot = v.sessions.add(v.packSession(st, claims, nil))
 		v.sessionByID.add(v.hash(id), slot)
 		v.sessionByToken.add(v.tokenHash(sessionTokenPrefix(v.sessions.get(slot))), slot)
-		v.sessionsByUser.add(v.hash(st.Session.UserID), slot)
+		v.linkUserSession(slot, st.Session.UserID)
 		return
 	}
 	cur := v.sessions.get(slot)
@@ -278,8 +316,8 @@ func (v *View) putSession(st domain.SessionState, claims []byte) {
 	// A session never changes user; if a state said otherwise, the
 	// by-user index follows it rather than keep a stale entry.
 	if uid, _ := v.sessionUserOf(cur); string(uid) != st.Session.UserID {
-		v.sessionsByUser.del(v.hashBytes(uid), slot)
-		v.sessionsByUser.add(v.hash(st.Session.UserID), slot)
+		v.unlinkUserSession(slot, uid)
+		v.linkUserSession(slot, st.Session.UserID)
 	}
 	v.sessions.replace(slot, v.packSession(st, claims, sessionTokenPrefix(cur)))
 }
@@ -314,7 +352,7 @@ func (v *View) Sweep(cutoff time.Time) int {
 		uid, _ := v.sessionUserOf(p)
 		v.sessionByID.del(v.hashBytes(sessionIDOf(p)), slot)
 		v.sessionByToken.del(v.tokenHash(sessionTokenPrefix(p)), slot)
-		v.sessionsByUser.del(v.hashBytes(uid), slot)
+		v.unlinkUserSession(slot, uid)
 		v.sessions.remove(slot)
 	}
 	return len(ended)

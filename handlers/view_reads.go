@@ -17,12 +17,10 @@ func (v *View) SessionsOfUser(userID string) []domain.SessionState {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	var out []domain.SessionState
-	v.sessionsByUser.all(v.hash(userID), func(s uint32) {
-		p := v.sessions.get(s)
-		if uid, _ := v.sessionUserOf(p); string(uid) == userID {
-			out = append(out, v.state(p))
-		}
-	})
+	s, ok := v.firstSession(v.hash(userID), userID)
+	for ; ok && s != none; s = v.userSessions.next(s) {
+		out = append(out, v.state(v.sessions.get(s)))
+	}
 	slices.SortFunc(out, func(a, b domain.SessionState) int {
 		return cmp.Compare(a.Session.SessionID, b.Session.SessionID)
 	})

@@ -398,3 +398,63 @@ func (x *index) release() {
 	x.o.put(x.b)
 	x.b, x.size, x.n, x.tombs = nil, 0, 0, 0
 }
+
+// chain links records of one kind into lists (a user's sessions): 8 bytes
+// per slot, the next and the previous record's slot + 1 (0 for none). With
+// an index naming each list's first record, a record joins or leaves its
+// list in constant time, however long the list is: an index entry per
+// record under the list's key would put all of them under one hash, in one
+// run of the table that each change walks.
+type chain struct {
+	o *offheap
+	b []byte
+}
+
+const none = ^uint32(0)
+
+// fit makes room for slots below n.
+func (l *chain) fit(n int) {
+	if 8*n <= len(l.b) {
+		return
+	}
+	nb := l.o.get(max(2*len(l.b), 8*n, pageSize))
+	copy(nb, l.b)
+	l.o.put(l.b)
+	l.b = nb
+}
+
+func (l *chain) next(s uint32) uint32 { return le.Uint32(l.b[8*int(s):]) - 1 }
+func (l *chain) prev(s uint32) uint32 { return le.Uint32(l.b[8*int(s)+4:]) - 1 }
+
+func (l *chain) setNext(s, n uint32) { le.PutUint32(l.b[8*int(s):], n+1) }
+func (l *chain) setPrev(s, p uint32) { le.PutUint32(l.b[8*int(s)+4:], p+1) }
+
+// insertAfter puts s, in no list, after at.
+func (l *chain) insertAfter(at, s uint32) {
+	n := l.next(at)
+	l.setNext(s, n)
+	l.setPrev(s, at)
+	if n != none {
+		l.setPrev(n, s)
+	}
+	l.setNext(at, s)
+}
+
+// unlink takes s out of its list and returns what followed it.
+func (l *chain) unlink(s uint32) (next uint32) {
+	n, p := l.next(s), l.prev(s)
+	if p != none {
+		l.setNext(p, n)
+	}
+	if n != none {
+		l.setPrev(n, p)
+	}
+	l.setNext(s, none)
+	l.setPrev(s, none)
+	return n
+}
+
+func (l *chain) release() {
+	l.o.put(l.b)
+	l.b = nil
+}

@@ -2,7 +2,9 @@ package handlers
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -101,4 +103,111 @@ func TestRecsModelChurn(t *testing.T) {
 	if o.mapped != 0 {
 		t.Fatalf("release left %d bytes mapped", o.mapped)
 	}
+}
+
+// TestViewManySessionsOfOneUser: a user's sessions cost each change to the
+// by-user index about the same whatever how many sessions the user has:
+// one user attesting again and again (each attest a new session, held until
+// it expires) must not make each new session, or each swept one, cost as
+// much as all the user's sessions before it. Timed against a view of as
+// many sessions of as many users, with a generous margin.
+func TestViewManySessionsOfOneUser(t *testing.T) {
+	const n = 30000
+	run := func(userOf func(i int) string) time.Duration {
+		v := NewView(func(id string) string { return "token-of-" + id })
+		now := time.Now()
+		start := time.Now()
+		for i := range n {
+			v.PutSession(domain.SessionState{Session: domain.Session{SessionID: fmt.Sprint("s-", i), UserID: userOf(i), ExpiresAt: now}, Revision: 1})
+		}
+		if got := len(v.SessionsOfUser(userOf(0))); userOf(1) == userOf(0) && got != n {
+			t.Fatalf("the user has %d sessions, want %d", got, n)
+		}
+		if swept := v.Sweep(now.Add(time.Hour)); swept != n {
+			t.Fatalf("swept %d, want %d", swept, n)
+		}
+		if got := v.SessionsOfUser(userOf(0)); len(got) != 0 {
+			t.Fatalf("swept, the user has %d sessions", len(got))
+		}
+		return time.Since(start)
+	}
+	spread := run(func(i int) string { return fmt.Sprint("u-", i) })
+	one := run(func(int) string { return "u-one" })
+	t.Logf("%d sessions of %d users: %v; of one user: %v", n, n, spread, one)
+	if one > 10*spread+200*time.Millisecond {
+		t.Fatalf("%d sessions of one user took %v, of as many users %v", n, one, spread)
+	}
+}
+
+// TestViewSessionsOfUserModel: sessions of a few users made, moved to
+// another user by a later revision, and swept, in random order; each
+// user's sessions are those of a map, whichever of them came first.
+func TestViewSessionsOfUserModel(t *testing.T) {
+	v := NewView(func(id string) string { return "token-of-" + id })
+	now := time.Now()
+	rnd := rand.New(rand.NewPCG(7, 8))
+	users := []string{"u-a", "u-b", "u-c", "u-d"}
+	for _, id := range users[:2] { // some held as users, some not
+		v.PutUser(domain.User{UserSpec: domain.UserSpec{UserID: id}, Version: 1}, false)
+	}
+	type sess struct {
+		user string
+		rev  int64
+		exp  time.Time
+	}
+	model := map[string]*sess{}
+	check := func() {
+		t.Helper()
+		for _, u := range users {
+			var want []string
+			for id, s := range model {
+				if s.user == u {
+					want = append(want, id)
+				}
+			}
+			slices.Sort(want)
+			var got []string
+			for _, st := range v.SessionsOfUser(u) {
+				if st.Session.UserID != u {
+					t.Fatalf("a session of %s says %s", u, st.Session.UserID)
+				}
+				got = append(got, st.Session.SessionID)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("%s: sessions %v, want %v", u, got, want)
+			}
+		}
+	}
+	for i := range 5000 {
+		switch op := rnd.IntN(20); {
+		case op < 12:
+			id := fmt.Sprint("s-", i)
+			s := &sess{users[rnd.IntN(len(users))], 1, now.Add(time.Duration(rnd.IntN(100)) * time.Second)}
+			model[id] = s
+			v.PutSession(domain.SessionState{Session: domain.Session{SessionID: id, UserID: s.user, ExpiresAt: s.exp}, Revision: s.rev})
+		case op < 18:
+			for id, s := range model { // a random one, as map order goes
+				s.rev++
+				s.user = users[rnd.IntN(len(users))]
+				v.PutSession(domain.SessionState{Session: domain.Session{SessionID: id, UserID: s.user, ExpiresAt: s.exp}, Revision: s.rev})
+				break
+			}
+		default:
+			cut := now.Add(time.Duration(rnd.IntN(100)) * time.Second / 10)
+			want := 0
+			for id, s := range model {
+				if s.exp.Before(cut) {
+					delete(model, id)
+					want++
+				}
+			}
+			if got := v.Sweep(cut); got != want {
+				t.Fatalf("swept %d, want %d", got, want)
+			}
+		}
+		if i%50 == 0 {
+			check()
+		}
+	}
+	check()
 }
