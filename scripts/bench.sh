@@ -27,7 +27,9 @@ micro)
 	echo "== profile change reaching two workers' in-memory views"
 	go test -run='^$' -bench='^BenchmarkProfilePropagation$' -benchtime=200x -count="$COUNT" ./worker/
 	echo "== in-memory view: bytes per user with one session, and loading it from the store"
-	go test -run='^$' -bench='^BenchmarkView' -benchtime=1x -count=1 ./handlers/ ./repo/mongostore/
+	go test -run='^$' -bench='^BenchmarkView(Memory|Load)$' -benchtime=1x -count=1 ./handlers/ ./repo/mongostore/
+	echo "== in-memory view: an attest's reads and write in a view of 100,000 users"
+	go test -run='^$' -bench='^BenchmarkViewReads$' -benchmem -count="$COUNT" ./handlers/
 	exit 0
 	;;
 profile)
