@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -76,11 +77,18 @@ func (f *feed) start(ctx context.Context) error {
 	for _, st := range sessions {
 		f.view.PutSession(st)
 	}
+	nProfiles, nUsers, nSessions := len(profiles), len(users), len(sessions)
 	f.view.MarkSeq(last)
 	if err := f.follow(ctx, last+1); err != nil {
 		return err
 	}
-	f.log.Info().Int("profiles", len(profiles)).Int("users", len(users)).Int("sessions", len(sessions)).
+	// The load's garbage (every stored document, decoded twice) made the
+	// heap grow far past what the worker keeps: give those pages back now
+	// rather than hold them until the collector's goal catches up, so a
+	// restarted worker's resident memory is its view and what it works
+	// with (the view itself is outside the Go heap: handlers/viewmem.go).
+	debug.FreeOSMemory()
+	f.log.Info().Int("profiles", nProfiles).Int("users", nUsers).Int("sessions", nSessions).
 		Uint64("events_seq", last).Msg("view loaded")
 	return nil
 }
