@@ -356,3 +356,26 @@ func waitEchoesDropped(t *testing.T, w *workertest.Worker, n int, events func() 
 		t.Fatalf("the echoed events made %d new events", after-n)
 	}
 }
+
+// TestViewMappedBytesMetric: /metrics reports the memory the view holds
+// outside the Go heap, as the view counts it, and it grows as users come.
+func TestViewMappedBytesMetric(t *testing.T) {
+	env := workertest.NewEnv(t)
+	w := env.StartWorker(nil, nil)
+	before := metric(t, w, "tat_view_mapped_bytes")
+	if want := float64(w.W.View().OffHeapBytes()); before != want {
+		t.Fatalf("tat_view_mapped_bytes %v, the view counts %v", before, want)
+	}
+	now := time.Now()
+	for i := range 2000 {
+		u, err := domain.NewJITUser(fmt.Sprintf("user%d@example.com", i), "", now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.W.View().PutUser(u, false)
+	}
+	after := metric(t, w, "tat_view_mapped_bytes")
+	if want := float64(w.W.View().OffHeapBytes()); after != want || after <= before {
+		t.Fatalf("after 2,000 users tat_view_mapped_bytes is %v (before %v), the view counts %v", after, before, want)
+	}
+}

@@ -102,7 +102,10 @@ func New(cfg Config, d Deps) (*Worker, error) {
 		}, func() float64 { b, _ := store.BatchCounts(); return float64(b) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "tat_store_batched_inserts_total", Help: "Documents inserted through grouped insertMany commands.",
-		}, func() float64 { _, d := store.BatchCounts(); return float64(d) }))
+		}, func() float64 { _, d := store.BatchCounts(); return float64(d) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tat_view_mapped_bytes", Help: "Memory the in-memory view has mapped outside the Go heap (its users and sessions; not counted by GOMEMLIMIT).",
+		}, func() float64 { return float64(w.view.OffHeapBytes()) }))
 	return w, nil
 }
 
