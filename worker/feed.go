@@ -63,30 +63,38 @@ func (f *feed) start(ctx context.Context) error {
 	for _, r := range profiles {
 		f.view.PutProfile(r.Profile, r.Deleted)
 	}
-	users, err := f.store.LoadUsers(ctx)
-	if err != nil {
-		return err
-	}
-	for _, r := range users {
+	nUsers := 0
+	if err := f.store.EachUser(ctx, func(r domain.UserRecord) error {
 		f.view.PutUser(r.User, r.Deleted)
-	}
-	sessions, err := f.store.LoadSessions(ctx, f.now().Add(-time.Hour))
-	if err != nil {
+		nUsers++
+		return nil
+	}); err != nil {
 		return err
 	}
-	for _, st := range sessions {
+	// Every revision is put and the view keeps each session's latest;
+	// then the latest decides: a session whose latest revision ended an
+	// hour ago goes, even if an older revision ends later (as the store's
+	// sweep sees it).
+	if err := f.store.EachSession(ctx, func(st domain.SessionState) error {
 		f.view.PutSession(st)
+		return nil
+	}); err != nil {
+		return err
 	}
-	nProfiles, nUsers, nSessions := len(profiles), len(users), len(sessions)
+	f.view.Sweep(f.now().Add(-time.Hour).Add(time.Nanosecond))
+	_, _, nSessions := f.view.Counts()
+	nProfiles := len(profiles)
 	f.view.MarkSeq(last)
 	if err := f.follow(ctx, last+1); err != nil {
 		return err
 	}
 	// The load's garbage (every stored document, decoded twice) made the
-	// heap grow far past what the worker keeps: give those pages back now
-	// rather than hold them until the collector's goal catches up, so a
-	// restarted worker's resident memory is its view and what it works
-	// with (the view itself is outside the Go heap: handlers/viewmem.go).
+	// heap grow far past what the worker keeps, and the collector's goal
+	// is twice what was live at its last cycle, which may have run amid
+	// the load: give those pages back now rather than hold them until an
+	// idle worker's next cycle (up to two minutes), so a restarted
+	// worker's resident memory is its view and what it works with (the
+	// view itself is outside the Go heap: handlers/viewmem.go).
 	debug.FreeOSMemory()
 	f.log.Info().Int("profiles", nProfiles).Int("users", nUsers).Int("sessions", nSessions).
 		Uint64("events_seq", last).Msg("view loaded")

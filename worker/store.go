@@ -28,11 +28,15 @@ type storeDescriber interface {
 	Describe() string
 }
 
-// SnapshotLoader reads what the store holds, for the feed's start.
+// SnapshotLoader reads what the store holds, for the feed's start. Users
+// and sessions are handed over one at a time, so the snapshot is never
+// held whole beside the view it fills.
 type SnapshotLoader interface {
 	LoadProfiles(ctx context.Context) ([]domain.ProfileRecord, error)
-	LoadUsers(ctx context.Context) ([]domain.UserRecord, error)
-	LoadSessions(ctx context.Context, since time.Time) ([]domain.SessionState, error)
+	EachUser(ctx context.Context, f func(domain.UserRecord) error) error
+	// EachSession gives every stored revision of every session, in no
+	// order: the caller keeps each session's latest.
+	EachSession(ctx context.Context, f func(domain.SessionState) error) error
 }
 
 // SecretStore keeps the fleet's key records sealed under the master key.

@@ -117,6 +117,35 @@ func (s *Store) LoadSessions(ctx context.Context, since time.Time) ([]domain.Ses
 	return out, nil
 }
 
+// EachSession calls f with every stored session revision, in no order (a
+// session's older revisions too): the caller keeps the latest of each. One
+// scan at start, holding one decoded revision at a time.
+func (s *Store) EachSession(ctx context.Context, f func(domain.SessionState) error) error {
+	c, err := s.coll(ctx, collSessions)
+	if err != nil {
+		return err
+	}
+	cur, err := c.Find(ctx, bson.M{})
+	if err != nil {
+		return fmt.Errorf("load sessions: %w", err)
+	}
+	defer cur.Close(ctx)
+	for cur.Next(ctx) {
+		var m revisionModel
+		if err := cur.Decode(&m); err != nil {
+			return fmt.Errorf("decode session revision: %w", err)
+		}
+		st, err := m.state()
+		if err != nil {
+			return fmt.Errorf("decode session %s: %w", m.SessionID, err)
+		}
+		if err := f(st); err != nil {
+			return err
+		}
+	}
+	return cur.Err()
+}
+
 func (s *Store) latestRevisions(ctx context.Context, filter bson.M) (map[string]revisionModel, error) {
 	c, err := s.coll(ctx, collSessions)
 	if err != nil {

@@ -158,6 +158,18 @@ func (s *Store) LoadUsers(ctx context.Context) ([]UserRecord, error) {
 	return out, err
 }
 
+// EachUser calls f with every stored user (one scan at start, one decoded
+// user at a time).
+func (s *Store) EachUser(ctx context.Context, f func(UserRecord) error) error {
+	return loadDocs(ctx, s, collUsers, func(m docModel) error {
+		var u domain.User
+		if err := json.Unmarshal([]byte(m.Doc), &u); err != nil {
+			return fmt.Errorf("decode user %s: %w", m.ID, err)
+		}
+		return f(UserRecord{User: u, Deleted: m.Deleted})
+	})
+}
+
 // LoadProfiles returns every stored profile (one scan at start).
 func (s *Store) LoadProfiles(ctx context.Context) ([]ProfileRecord, error) {
 	var out []ProfileRecord
