@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"sync"
@@ -45,10 +46,21 @@ type feed struct {
 	running bool
 }
 
+// loadStall is how long the snapshot load may go without a record before
+// it is given up (and the start-up retried). The load as a whole has no
+// deadline: its length grows with the store (a minute per 100,000 users
+// on the embedded FerretDB), so a deadline would keep a large store's
+// worker from ever starting, while a stalled server is caught here.
+var loadStall = 30 * time.Second
+
+var errLoadStalled = errors.New("snapshot load made no progress")
+
 // start loads the snapshot and subscribes. Events stored before the
 // snapshot's position were made after their store writes, so the snapshot
 // holds them; later ones arrive on the consumer; applying by version makes
-// the overlap harmless.
+// the overlap harmless. ctx bounds nothing but the worker's life: bus
+// calls take jetstream's default timeout, the load loadStall between
+// records.
 func (f *feed) start(ctx context.Context) error {
 	s, err := f.js.Stream(ctx, f.stream)
 	if err != nil {
@@ -56,31 +68,45 @@ func (f *feed) start(ctx context.Context) error {
 	}
 	f.s = s
 	last := s.CachedInfo().State.LastSeq
-	profiles, err := f.store.LoadProfiles(ctx)
-	if err != nil {
+	lctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	dog := time.AfterFunc(loadStall, func() { cancel(errLoadStalled) })
+	defer dog.Stop()
+	stalled := func(err error) error {
+		if c := context.Cause(lctx); errors.Is(c, errLoadStalled) {
+			return fmt.Errorf("%w (%s without a record): %w", c, loadStall, err)
+		}
 		return err
 	}
+	profiles, err := f.store.LoadProfiles(lctx)
+	if err != nil {
+		return stalled(err)
+	}
+	dog.Reset(loadStall)
 	for _, r := range profiles {
 		f.view.PutProfile(r.Profile, r.Deleted)
 	}
 	nUsers := 0
-	if err := f.store.EachUser(ctx, func(r domain.UserRecord) error {
+	if err := f.store.EachUser(lctx, func(r domain.UserRecord) error {
+		dog.Reset(loadStall)
 		f.view.PutUser(r.User, r.Deleted)
 		nUsers++
 		return nil
 	}); err != nil {
-		return err
+		return stalled(err)
 	}
 	// Every revision is put and the view keeps each session's latest;
 	// then the latest decides: a session whose latest revision ended an
 	// hour ago goes, even if an older revision ends later (as the store's
 	// sweep sees it).
-	if err := f.store.EachSession(ctx, func(st domain.SessionState) error {
+	if err := f.store.EachSession(lctx, func(st domain.SessionState) error {
+		dog.Reset(loadStall)
 		f.view.PutSession(st)
 		return nil
 	}); err != nil {
-		return err
+		return stalled(err)
 	}
+	dog.Stop()
 	f.view.Sweep(f.now().Add(-time.Hour).Add(time.Nanosecond))
 	_, _, nSessions := f.view.Counts()
 	nProfiles := len(profiles)

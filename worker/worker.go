@@ -249,7 +249,9 @@ func (w *Worker) start(ctx, work context.Context) error {
 	pub := &eventPublisher{js: js, prefix: cfg.SubjectPrefix, sig: w.eventSig}
 	w.feed = &feed{js: js, stream: cfg.streams().events, view: w.view, store: w.d.Snapshots, log: w.log, now: w.now,
 		sig: w.eventSig, refused: w.m.eventsRefused, refusalLog: w.log.Sample(&zerolog.BurstSampler{Burst: 10, Period: time.Second})}
-	if err := w.feed.start(sctx); err != nil {
+	// Not sctx: the snapshot load takes as long as the store is large
+	// (feed.start bounds it by progress instead).
+	if err := w.feed.start(ctx); err != nil {
 		return err
 	}
 	if w.keys == nil {
