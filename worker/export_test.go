@@ -20,6 +20,14 @@ func SetKeyringTick(t testing.TB, d time.Duration) {
 	t.Cleanup(func() { keyringTick = old })
 }
 
+// SetStartTimeout sets the deadline of the start-up's server calls for the
+// workers started afterwards in the test.
+func SetStartTimeout(t testing.TB, d time.Duration) {
+	old := startTimeout
+	startTimeout = d
+	t.Cleanup(func() { startTimeout = old })
+}
+
 // SigningKID is the kid this worker signs session JWTs with, at its clock's
 // now ("" when none).
 func (w *Worker) SigningKID() string {

@@ -3,10 +3,13 @@ package worker_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/tat-worker/attest/domain"
+	"github.com/tat-worker/attest/repo/mongostore"
+	"github.com/tat-worker/attest/worker"
 	"github.com/tat-worker/attest/worker/workertest"
 )
 
@@ -74,5 +77,48 @@ func TestStartLoadsLatestRevisions(t *testing.T) {
 	}
 	if _, ok := v.UserByEmail("b@example.com"); ok {
 		t.Fatal("a deleted user's address leads to it")
+	}
+}
+
+// slowLoadStore is a store whose snapshot hands over users one every gap.
+type slowLoadStore struct {
+	*mongostore.Store
+	gap time.Duration
+}
+
+func (s slowLoadStore) EachUser(ctx context.Context, f func(domain.UserRecord) error) error {
+	return s.Store.EachUser(ctx, func(r domain.UserRecord) error {
+		time.Sleep(s.gap)
+		return f(r)
+	})
+}
+
+// TestStartOutlastingItsDeadline: a snapshot load longer than the
+// start-up's deadline (here 1 s against 3 s of load) neither fails the
+// start-up nor leaves the steps after it without time: the worker becomes
+// ready with every user loaded. (Before, the load ran under that deadline,
+// and a store of 100,000 users kept the embedded worker retrying its
+// start-up.)
+func TestStartOutlastingItsDeadline(t *testing.T) {
+	worker.SetStartTimeout(t, time.Second)
+	env := workertest.NewEnv(t)
+	s := env.Store()
+	ctx := context.Background()
+	now := time.Now().UTC()
+	for i := range 30 {
+		u, err := domain.NewJITUser(fmt.Sprintf("slow%d@example.com", i), "", now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PutUser(ctx, u, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := env.StartWorkerOn(slowLoadStore{Store: s, gap: 100 * time.Millisecond}, s, nil, nil)
+	if _, users, _ := w.W.View().Counts(); users != 30 {
+		t.Fatalf("ready with %d users in the view, want 30", users)
+	}
+	if n := strings.Count(w.Logs.String(), "start-up not complete"); n != 0 {
+		t.Fatalf("start-up retried %d times:\n%s", n, w.Logs.String())
 	}
 }

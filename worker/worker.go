@@ -213,9 +213,13 @@ func (w *Worker) stopParts() {
 	}
 }
 
+// startTimeout bounds each part of a start-up attempt that talks to a
+// server (the snapshot load is bounded by its progress instead).
+var startTimeout = 30 * time.Second
+
 func (w *Worker) start(ctx, work context.Context) error {
 	cfg := w.cfg
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	sctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	if err := w.d.Setup.Setup(sctx); err != nil {
 		return fmt.Errorf("store: %w", err)
@@ -250,10 +254,13 @@ func (w *Worker) start(ctx, work context.Context) error {
 	w.feed = &feed{js: js, stream: cfg.streams().events, view: w.view, store: w.d.Snapshots, log: w.log, now: w.now,
 		sig: w.eventSig, refused: w.m.eventsRefused, refusalLog: w.log.Sample(&zerolog.BurstSampler{Burst: 10, Period: time.Second})}
 	// Not sctx: the snapshot load takes as long as the store is large
-	// (feed.start bounds it by progress instead).
+	// (feed.start bounds it by progress instead), and what follows it gets
+	// a deadline of its own, which the load has not used up.
 	if err := w.feed.start(ctx); err != nil {
 		return err
 	}
+	sctx, cancel = context.WithTimeout(ctx, startTimeout)
+	defer cancel()
 	if w.keys == nil {
 		w.keys, err = newKeySource(sctx, cfg, js, pub, w.reg, w.now, w.log, w.profilesFor, w.jwksSig, w.m.jwksRefused)
 		if err != nil {

@@ -167,13 +167,20 @@ func (e *Env) Store() *mongostore.Store {
 // is ready. Its logs go to Logs (and to the test log on failure).
 func (e *Env) StartWorker(mod func(*worker.Config), now func() time.Time) *Worker {
 	e.T.Helper()
+	s := e.Store()
+	return e.StartWorkerOn(s, s, mod, now)
+}
+
+// StartWorkerOn is StartWorker on a store of the caller's: store, which
+// wraps base (the Worker's Store).
+func (e *Env) StartWorkerOn(store compose.Store, base *mongostore.Store, mod func(*worker.Config), now func() time.Time) *Worker {
+	e.T.Helper()
 	cfg := e.Config()
 	if mod != nil {
 		mod(&cfg)
 	}
 	logs := &SyncBuffer{}
 	nc := e.Connect()
-	store := e.Store()
 	listening := make(chan string, 1)
 	// attestd's own wiring (cmd/attestd/compose): the tests run the handlers
 	// production runs.
@@ -183,7 +190,7 @@ func (e *Env) StartWorker(mod func(*worker.Config), now func() time.Time) *Worke
 		e.T.Fatalf("new worker: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	tw := &Worker{W: w, Logs: logs, Store: store, cancel: cancel, done: make(chan error, 1)}
+	tw := &Worker{W: w, Logs: logs, Store: base, cancel: cancel, done: make(chan error, 1)}
 	go func() { tw.done <- w.Run(ctx) }()
 	select {
 	case tw.HTTP = <-listening:
