@@ -51,8 +51,8 @@ func (o *offheap) put(b []byte) {
 	unmapBytes(b)
 }
 
-// chunkSize is an arena chunk's size; a record larger than that gets a
-// chunk of its own size.
+// chunkSize is an arena chunk's size; a record larger than half of that
+// gets a chunk of its own size (see room).
 const chunkSize = 1 << 20
 
 // recHeader is a record's header in the arena: its payload length and its
@@ -170,9 +170,18 @@ func (rs *recs) write(slot uint32, p []byte) uint64 {
 
 // room returns a chunk with size bytes free: the current one, or a new
 // one. The chunk it replaces is reclaimed if it is mostly dead.
+//
+// A record larger than half a chunk gets a chunk of its own, and the
+// current one stays current: rolling it over would move what is live in
+// it to a chunk mapped for the large record, which the record might then
+// not fit, leaving that chunk mapped for the few records moved (for as
+// long as they live, one more at each large record).
 func (rs *recs) room(size int) int {
 	if rs.fits(size) {
 		return rs.cur
+	}
+	if size > chunkSize/2 {
+		return rs.mapChunk(size)
 	}
 	prev := rs.cur
 	rs.newChunk(size)
@@ -190,15 +199,19 @@ func (rs *recs) fits(size int) bool {
 }
 
 // newChunk maps a chunk for at least size bytes and makes it the current.
-func (rs *recs) newChunk(size int) {
-	ch := chunk{b: rs.o.get(max(chunkSize, size))}
+func (rs *recs) newChunk(size int) { rs.cur = rs.mapChunk(max(chunkSize, size)) }
+
+// mapChunk maps a chunk of size bytes (to the page) and returns it.
+func (rs *recs) mapChunk(size int) int {
+	ch := chunk{b: rs.o.get(size)}
 	if n := len(rs.spare); n > 0 {
-		rs.cur, rs.spare = rs.spare[n-1], rs.spare[:n-1]
-		rs.chunks[rs.cur] = ch
-		return
+		c := rs.spare[n-1]
+		rs.spare = rs.spare[:n-1]
+		rs.chunks[c] = ch
+		return c
 	}
-	rs.cur = len(rs.chunks)
 	rs.chunks = append(rs.chunks, ch)
+	return len(rs.chunks) - 1
 }
 
 // drop marks a record's old bytes dead and reclaims their chunk when it

@@ -833,3 +833,32 @@ func TestViewAgainstModel(t *testing.T) {
 	t.Logf("churn: %d live bytes (%d before), %d mapped (%d before, peak %d); %d users, %d sessions",
 		live1, live0, h.v.o.mapped, mapped0, peak, len(h.m.users), len(h.m.sessions))
 }
+
+// TestRecsLargeRecordsStrandNoChunk: a record larger than what the chunk
+// being filled has left, written when that chunk is mostly dead (a hot
+// record's copies) but for a few records that stay (users no one
+// changes), must not leave behind a chunk mapped for it that holds only
+// those few records: were the reclaim of the chunk it rolls over from to
+// move them into a chunk mapped for the large record, which the record
+// then does not fit, that chunk would stay mapped, nearly empty, for as
+// long as they live, one more at each large record.
+func TestRecsLargeRecordsStrandNoChunk(t *testing.T) {
+	var o offheap
+	rs := newRecs(&o)
+	live := 0
+	for range 40 {
+		rs.add(bytes.Repeat([]byte{1}, 2000)) // never changed
+		live += recHeader + 2000
+		hot := rs.add(bytes.Repeat([]byte{2}, 2000))
+		for range 400 {
+			rs.replace(hot, bytes.Repeat([]byte{3}, 2000))
+		}
+		large := rs.add(bytes.Repeat([]byte{4}, chunkSize+10))
+		rs.remove(large)
+		rs.remove(hot)
+	}
+	if arena := o.mapped - len(rs.slots); arena > 4*live+2*chunkSize {
+		t.Fatalf("%d bytes of chunks are mapped for %d live", arena, live)
+	}
+	rs.release()
+}
