@@ -12,7 +12,7 @@ import (
 // each byte of it would cost about two of resident memory, and the
 // collector would mark every record on every cycle. Held in memory mapped
 // outside the heap, a record costs its bytes once and the collector never
-// sees it (docs/decisions/0005-view-outside-the-go-heap.md).
+// sees it (docs/decisions/0006-view-outside-the-go-heap.md).
 //
 // Three structures, all changed only under the view's write lock:
 //   - recs: records of one kind, each in a numbered slot that stays its own
