@@ -14,7 +14,7 @@ import (
 // outside the heap, a record costs its bytes once and the collector never
 // sees it (docs/decisions/0006-view-outside-the-go-heap.md).
 //
-// Three structures, all changed only under the view's write lock:
+// Four structures, all changed only under the view's write lock:
 //   - recs: records of one kind, each in a numbered slot that stays its own
 //     for as long as the record is held; a slot names the record's current
 //     bytes in an arena of chunks;
@@ -23,8 +23,9 @@ import (
 //     fall under a quarter of what it holds has its live records moved to
 //     the chunk being filled, and is unmapped;
 //   - index: an open-addressing hash table from a key's hash to slots,
-//     verified against the record (several keys may share a hash, and a
-//     key may name several slots).
+//     verified against the record (several keys may share a hash);
+//   - chain: links of slots into lists (a user's sessions, from the one
+//     the by-user index names).
 //
 // Bytes read from a record alias the arena: they are copied before the
 // lock is released, and never held across a change to the same recs.
