@@ -233,42 +233,44 @@ func (rs *recs) kill(r uint64) int {
 
 // reclaim unmaps chunk c (not the current one) when nothing in it is
 // live, and moves its records to the current chunk first when less than a
-// quarter of it is. Moving never reclaims another chunk, so the work of
-// one change is bounded by a chunk.
+// quarter of it is. When the moves fill the current chunk and start
+// another, the chunk they filled is checked in turn (it may have been
+// mostly dead copies already): each chunk reclaimed is unmapped, so the
+// work of one change is bounded by the chunks it frees.
 func (rs *recs) reclaim(c int) {
-	ch := &rs.chunks[c]
-	if ch.b == nil || ch.live > 0 && 4*ch.live >= ch.used {
-		return // unmapped already (and spare), or mostly live
-	}
-	for off := 0; ch.live > 0 && off < ch.used; {
-		n := int(le.Uint32(ch.b[off:]))
-		slot := le.Uint32(ch.b[off+4:])
-		size := recHeader + n
-		if int(slot) < rs.nslots && rs.ref(slot) == mkref(c, off) {
-			// The move may start a new chunk, but never reuses c: c is
-			// not spare until it is unmapped below.
-			d := rs.roomNoReclaim(size)
-			dst := &rs.chunks[d]
-			copy(dst.b[dst.used:], ch.b[off:off+size])
-			rs.setRef(slot, mkref(d, dst.used))
-			dst.used += size
-			dst.live += size
-			ch = &rs.chunks[c] // the chunks slice may have grown
-			ch.live -= size
+	for work := []int{c}; len(work) > 0; {
+		c, work = work[len(work)-1], work[:len(work)-1]
+		ch := &rs.chunks[c]
+		if ch.b == nil || c == rs.cur || ch.live > 0 && 4*ch.live >= ch.used {
+			continue // unmapped already (and spare), being filled, or mostly live
 		}
-		off += size
+		for off := 0; ch.live > 0 && off < ch.used; {
+			n := int(le.Uint32(ch.b[off:]))
+			slot := le.Uint32(ch.b[off+4:])
+			size := recHeader + n
+			if int(slot) < rs.nslots && rs.ref(slot) == mkref(c, off) {
+				// The move may start a new chunk, but never reuses c: c is
+				// not spare until it is unmapped below.
+				if filled := rs.cur; !rs.fits(size) {
+					rs.newChunk(size)
+					if filled >= 0 {
+						work = append(work, filled)
+					}
+				}
+				dst := &rs.chunks[rs.cur]
+				copy(dst.b[dst.used:], ch.b[off:off+size])
+				rs.setRef(slot, mkref(rs.cur, dst.used))
+				dst.used += size
+				dst.live += size
+				ch = &rs.chunks[c] // the chunks slice may have grown
+				ch.live -= size
+			}
+			off += size
+		}
+		rs.o.put(ch.b)
+		*ch = chunk{}
+		rs.spare = append(rs.spare, c)
 	}
-	rs.o.put(ch.b)
-	*ch = chunk{}
-	rs.spare = append(rs.spare, c)
-}
-
-// roomNoReclaim is room for moves: the chunk it replaces was just filled.
-func (rs *recs) roomNoReclaim(size int) int {
-	if !rs.fits(size) {
-		rs.newChunk(size)
-	}
-	return rs.cur
 }
 
 func (rs *recs) release() {

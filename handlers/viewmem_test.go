@@ -226,3 +226,54 @@ func TestViewReleasesMemory(t *testing.T) {
 		t.Fatalf("release left %d bytes mapped", v.o.mapped)
 	}
 }
+
+// TestRecsReclaimChecksTheChunkItFilled: a reclaim whose moves fill the
+// chunk being filled starts another; the one it filled, mostly dead copies
+// of a record changed again and again, is reclaimed in turn instead of
+// staying mapped for the few records in it.
+func TestRecsReclaimChecksTheChunkItFilled(t *testing.T) {
+	var o offheap
+	rs := newRecs(&o)
+	model := map[uint32][]byte{}
+	rec := func(i, n int) []byte { return bytes.Repeat([]byte{byte(i)}, n) }
+	// Chunk 0: 4,000 records of 200 bytes; then chunk 1 is being filled.
+	var first []uint32
+	for i := range 4000 {
+		s := rs.add(rec(i, 192))
+		model[s] = rec(i, 192)
+		first = append(first, s)
+	}
+	for rs.cur == 0 {
+		s := rs.add(rec(1, 192))
+		model[s] = rec(1, 192)
+	}
+	if rs.cur != 1 {
+		t.Fatalf("chunk %d is being filled, want 1", rs.cur)
+	}
+	// Chunk 1 fills with dead copies of one record, leaving 64 KiB free.
+	hot := rs.add(rec(2, 192))
+	model[hot] = rec(2, 192)
+	for len(rs.chunks[1].b)-rs.chunks[1].used > 64<<10 {
+		rs.replace(hot, rec(3, 192))
+		model[hot] = rec(3, 192)
+	}
+	// Chunk 0 falls under a quarter live: its records (about 256 KiB) move
+	// to chunk 1, which they overflow.
+	for _, s := range first {
+		rs.remove(s)
+		delete(model, s)
+		if rs.chunks[0].b == nil {
+			break // reclaimed: the records left are those it moved
+		}
+	}
+	if rs.chunks[0].b != nil {
+		t.Fatal("chunk 0, under a quarter live, is still mapped")
+	}
+	if rs.cur == 1 {
+		t.Fatal("the moves did not fill chunk 1")
+	}
+	if ch := rs.chunks[1]; ch.b != nil && 4*ch.live < ch.used {
+		t.Fatalf("chunk 1, filled by the moves, stays mapped with %d of %d bytes live", ch.live, ch.used)
+	}
+	checkRecs(t, &rs, model)
+}
