@@ -326,23 +326,6 @@ func (x *index) find(h uint64, match func(slot uint32) bool) (uint32, bool) {
 	}
 }
 
-// all calls f with every slot under h.
-func (x *index) all(h uint64, f func(slot uint32)) {
-	if x.n == 0 {
-		return
-	}
-	mask := x.size - 1
-	for i := int(h) & mask; ; i = (i + 1) & mask {
-		eh, s := x.at(i)
-		if s == 0 {
-			return
-		}
-		if s != tomb && eh == h {
-			f(s - 1)
-		}
-	}
-}
-
 // add puts slot under h (the caller keeps keys unique where they must be).
 func (x *index) add(h uint64, slot uint32) {
 	if 4*(x.n+x.tombs+1) > 3*x.size {

@@ -141,8 +141,8 @@ func TestIndexModel(t *testing.T) {
 			byHash[e.h] = append(byHash[e.h], e.slot)
 		}
 		for h, want := range byHash {
-			var got []uint32
-			x.all(h, func(s uint32) { got = append(got, s) })
+			var got []uint32 // every slot under h: find offers each to match
+			x.find(h, func(s uint32) bool { got = append(got, s); return false })
 			slices.Sort(got)
 			slices.Sort(want)
 			if !slices.Equal(got, want) {
