@@ -96,9 +96,9 @@ func (f *feed) start(ctx context.Context) error {
 		return stalled(err)
 	}
 	// Every revision is put and the view keeps each session's latest;
-	// then the latest decides: a session whose latest revision ended an
-	// hour ago goes, even if an older revision ends later (as the store's
-	// sweep sees it).
+	// then the latest decides: a session whose latest revision ended
+	// longer than endedKept ago goes, even if an older revision ends later
+	// (the view's and the store's sweep, below, by the same rule).
 	if err := f.store.EachSession(lctx, func(st domain.SessionState) error {
 		dog.Reset(loadStall)
 		f.view.PutSession(st)
@@ -107,7 +107,7 @@ func (f *feed) start(ctx context.Context) error {
 		return stalled(err)
 	}
 	dog.Stop()
-	f.view.Sweep(f.now().Add(-time.Hour).Add(time.Nanosecond))
+	f.view.Sweep(f.now().Add(-endedKept))
 	_, _, nSessions := f.view.Counts()
 	nProfiles := len(profiles)
 	f.view.MarkSeq(last)

@@ -315,6 +315,11 @@ func (w *Worker) start(ctx, work context.Context) error {
 // sweep deletes expired replay claims, ended sessions and old outcomes
 // from the store (FerretDB has no TTL indexes), and ended sessions from
 // the view.
+// endedKept is how long the view and the store keep a session after it
+// ended (or was shortened to end): the sweep forgets it then, and a
+// starting worker does not load it.
+const endedKept = time.Hour
+
 func (w *Worker) sweep(ctx context.Context) {
 	t := time.NewTicker(w.cfg.SweepInterval)
 	defer t.Stop()
@@ -325,9 +330,9 @@ func (w *Worker) sweep(ctx context.Context) {
 		case <-t.C:
 		}
 		now := w.now()
-		w.view.Sweep(now.Add(-time.Hour))
+		w.view.Sweep(now.Add(-endedKept))
 		sctx, cancel := context.WithTimeout(ctx, time.Minute)
-		n, err := w.d.Sweeper.Sweep(sctx, now, time.Hour, w.cfg.OutcomeRetention)
+		n, err := w.d.Sweeper.Sweep(sctx, now, endedKept, w.cfg.OutcomeRetention)
 		cancel()
 		if err != nil {
 			w.log.Warn().Err(err).Msg("sweep")
